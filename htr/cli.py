@@ -1,0 +1,53 @@
+"""Shared pieces of the command-line entry points: decoder options and one-sentence errors."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from htr.decode import DecodeConfig
+from htr.errors import HTRError
+
+
+def add_decoder_args(parser: argparse.ArgumentParser) -> None:
+    """``--decoder``, ``--lm``, ``--beam-size``, ``--lm-weight``, ``--batch-size``, ``--device``."""
+    g = parser.add_argument_group("decoding")
+    g.add_argument("--decoder", choices=["greedy", "beam"], default=None, help="default: greedy, or beam with --lm")
+    g.add_argument("--lm", metavar="PATH", help="n-gram LM (ARPA) from `python -m htr.lm build`: beam search with it")
+    g.add_argument("--beam-size", type=int, default=None)
+    g.add_argument("--lm-weight", type=float, default=None)
+    g.add_argument("--backend-decoder", choices=["flashlight", "pyctcdecode"], default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--batch-size", type=int, default=16, help="lines per forward pass (default 16)")
+    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+
+
+def decode_config(args: argparse.Namespace) -> DecodeConfig:
+    """The decoder the command-line options ask for."""
+    cfg = DecodeConfig()
+    if args.lm:
+        cfg.name, cfg.lm_path = "beam_lm", args.lm
+    elif args.decoder == "beam":
+        cfg.name = "beam"
+    if args.decoder == "greedy" and args.lm:
+        raise HTRError("--decoder greedy cannot use --lm; drop one of them")
+    if args.beam_size is not None:
+        cfg.beam_size = args.beam_size
+    if args.lm_weight is not None:
+        cfg.lm_weight = args.lm_weight
+    if args.backend_decoder:
+        cfg.backend = args.backend_decoder
+    return cfg
+
+
+def run(main: Callable[[], int]) -> None:
+    """Run a CLI main; an :class:`HTRError` becomes ``htr: <sentence>`` on stderr and exit status 2."""
+    try:
+        code = main()
+    except HTRError as e:
+        print(f"htr: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("htr: interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code)

@@ -1,0 +1,117 @@
+"""Preprocess every line once and keep the results as uint8 arrays, cached on disk.
+
+Epochs after the first (and later runs with the same data and settings) do no image decoding, deskewing or
+deslanting: the normalized lines sit in one memory-mapped ``(H, total_width)`` uint8 array keyed by a hash of
+the preprocessing settings and the image files' paths, sizes and modification times.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from htr.data.samples import Sample
+from htr.errors import HTRError
+from htr.imageio import load_image
+from htr.preprocess.pipeline import PreprocessConfig, preprocess_line
+
+
+def preprocess_file(path: Path, cfg: PreprocessConfig) -> np.ndarray:
+    """Load and preprocess one line image into a uint8 array (height, W), ink high, background 0."""
+    a = preprocess_line(load_image(path), cfg)
+    return np.clip(np.rint(a * 255.0), 0, 255).astype(np.uint8)
+
+
+def _work(args: tuple[str, PreprocessConfig]) -> np.ndarray | str:
+    path, cfg = args
+    try:
+        return preprocess_file(Path(path), cfg)
+    except HTRError as e:
+        return str(e)
+
+
+def _cache_key(samples: Sequence[Sample], cfg: PreprocessConfig) -> str:
+    h = hashlib.sha1(json.dumps(dataclasses.asdict(cfg), sort_keys=True).encode())
+    for s in samples:
+        try:
+            st = os.stat(s.image)
+            h.update(f"{s.image}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        except OSError:
+            h.update(f"{s.image}\0missing\n".encode())
+    return h.hexdigest()[:20]
+
+
+class LineStore:
+    """Preprocessed line images by index; ``errors`` maps the index of each unusable image to why."""
+
+    def __init__(self, pixels: np.ndarray, offsets: np.ndarray, errors: dict[int, str]) -> None:
+        self.pixels = pixels  # (H, total_width) uint8
+        self.offsets = offsets  # (n + 1,) column offsets
+        self.errors = errors
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def width(self, i: int) -> int:
+        """Width of line ``i`` (0 for a line that failed)."""
+        return int(self.offsets[i + 1] - self.offsets[i])
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return np.asarray(self.pixels[:, self.offsets[i] : self.offsets[i + 1]])
+
+    @classmethod
+    def build(
+        cls,
+        samples: Sequence[Sample],
+        cfg: PreprocessConfig,
+        cache_dir: str | Path | None = None,
+        workers: int | None = None,
+    ) -> LineStore:
+        """Preprocess ``samples`` (in parallel when there are many), reusing the disk cache when it matches."""
+        key = _cache_key(samples, cfg)
+        if cache_dir is not None:
+            base = Path(cache_dir) / f"lines-{key}"
+            if base.with_suffix(".json").exists() and base.with_suffix(".npy").exists():
+                meta = json.loads(base.with_suffix(".json").read_text())
+                pixels = np.load(base.with_suffix(".npy"), mmap_mode="r")
+                errors = {int(k): v for k, v in meta["errors"].items()}
+                return cls(pixels, np.asarray(meta["offsets"], dtype=np.int64), errors)
+        jobs = [(str(s.image), cfg) for s in samples]
+        workers = workers if workers is not None else min(os.cpu_count() or 1, 8)
+        if workers > 1 and len(jobs) >= 64:
+            with ProcessPoolExecutor(workers) as pool:
+                results = list(pool.map(_work, jobs, chunksize=16))
+        else:
+            results = [_work(j) for j in jobs]
+        arrays, errors = [], {}
+        for i, r in enumerate(results):
+            if isinstance(r, str):
+                errors[i] = r
+                arrays.append(np.zeros((cfg.height, 0), np.uint8))
+            else:
+                arrays.append(r)
+        offsets = np.zeros(len(arrays) + 1, dtype=np.int64)
+        np.cumsum([a.shape[1] for a in arrays], out=offsets[1:])
+        pixels = np.concatenate(arrays, axis=1) if arrays else np.zeros((cfg.height, 0), np.uint8)
+        if cache_dir is not None:
+            _write_cache(Path(cache_dir) / f"lines-{key}", pixels, offsets, errors)
+        return cls(pixels, offsets, errors)
+
+
+def _write_cache(base: Path, pixels: np.ndarray, offsets: np.ndarray, errors: dict[int, str]) -> None:
+    """Write the cache atomically: temporary files first, then rename (the .json last, it marks completeness)."""
+    base.parent.mkdir(parents=True, exist_ok=True)
+    tmp = base.with_name(base.name + f".tmp{os.getpid()}")
+    with open(tmp.with_suffix(".npy"), "wb") as f:
+        np.save(f, pixels)
+    os.replace(tmp.with_suffix(".npy"), base.with_suffix(".npy"))
+    meta = {"offsets": offsets.tolist(), "errors": {str(k): v for k, v in errors.items()}}
+    tmp.with_suffix(".json").write_text(json.dumps(meta))
+    os.replace(tmp.with_suffix(".json"), base.with_suffix(".json"))

@@ -1,0 +1,67 @@
+"""Greedy (best-path) CTC decoding."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Hypothesis:
+    """A decoded line.
+
+    ``confidence`` is the line's probability-like score in [0, 1]; ``char_confidences`` has one value per
+    character of ``text`` (the mean posterior of the frames that emitted it) when the decoder provides them.
+    """
+
+    text: str
+    confidence: float
+    char_confidences: list[float] = field(default_factory=list)
+
+
+def greedy_path(log_probs: np.ndarray) -> tuple[list[int], list[float]]:
+    """Collapse the best path of ``log_probs`` (T, C) into label ids (blank = 0, repeats merged).
+
+    Returns the ids and, for each, the mean posterior probability of the frames that emitted it.
+    """
+    if log_probs.shape[0] == 0:
+        return [], []
+    best = log_probs.argmax(axis=1)  # (T,)
+    best_lp = log_probs[np.arange(len(best)), best]  # (T,)
+    ids: list[int] = []
+    confs: list[float] = []
+    prev = 0
+    run: list[float] = []
+    for t, k in enumerate(best.tolist()):
+        if k != prev:
+            if prev != 0 and run:
+                confs.append(float(np.exp(np.mean(run))))
+            run = []
+            if k != 0:
+                ids.append(k)
+        if k != 0:
+            run.append(float(best_lp[t]))
+        prev = k
+    if prev != 0 and run:
+        confs.append(float(np.exp(np.mean(run))))
+    return ids, confs
+
+
+class GreedyDecoder:
+    """Best-path decoding: the most probable label per frame, repeats merged, blanks removed."""
+
+    def __init__(self, labels: list[str]) -> None:
+        self.labels = labels
+
+    def decode(self, log_probs: np.ndarray) -> Hypothesis:
+        """Decode one line's log-probabilities (T, C)."""
+        ids, confs = greedy_path(log_probs)
+        text = "".join(self.labels[i] for i in ids)
+        # Line confidence: probability of the best path, per frame, i.e. exp(mean log-prob of the argmax).
+        conf = float(np.exp(log_probs.max(axis=1).mean())) if log_probs.shape[0] else 0.0
+        return Hypothesis(text=text, confidence=conf, char_confidences=confs)
+
+    def decode_batch(self, batch: list[np.ndarray]) -> list[Hypothesis]:
+        """Decode several lines, each (T_i, C)."""
+        return [self.decode(lp) for lp in batch]

@@ -1,0 +1,98 @@
+"""``python -m htr.evaluate CHECKPOINT DATA [--split test] [--json]``: CER and WER of a model on a dataset."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from htr.cli import add_decoder_args, decode_config, run
+from htr.data.lines import LineStore
+from htr.data.readers import read_dataset
+from htr.decode import DecodeConfig
+from htr.errors import DataError
+from htr.inference import LoadedModel, load_model, recognize_lines
+from htr.metrics import ErrorRates
+
+
+def evaluate(
+    loaded: LoadedModel,
+    data: str | Path,
+    split: str | None = "test",
+    decode_cfg: DecodeConfig | None = None,
+    batch_size: int = 16,
+    cache_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """Recognize every line of ``data`` (one split) and score it against its transcription.
+
+    Lines whose image cannot be used are listed under ``skipped`` (and not scored); characters of the
+    references that the model's charset lacks are counted under ``unknown_chars`` (the model cannot produce
+    them, so they count as errors).
+    """
+    samples = read_dataset(data, split=split)
+    if not samples:
+        raise DataError(f"no lines in split {split!r}", data)
+    store = LineStore.build(samples, loaded.preprocess, cache_dir)
+    usable = [i for i in range(len(samples)) if i not in store.errors]
+    hyps = recognize_lines(loaded, [store[i] for i in usable], decode_cfg, batch_size)
+    rates, unknown, per_line = ErrorRates(), Counter(), []
+    for i, h in zip(usable, hyps, strict=True):
+        s = samples[i]
+        unknown.update(loaded.charset.missing(s.text))
+        score = rates.add(s.text, h.text)
+        per_line.append({"id": s.id, "reference": s.text, "prediction": h.text, "cer": score.cer, "wer": score.wer})
+    return {
+        "cer": rates.cer,
+        "wer": rates.wer,
+        "lines": rates.lines,
+        "chars": rates.chars,
+        "words": rates.words,
+        "char_errors": rates.char_errors,
+        "word_errors": rates.word_errors,
+        "skipped": {samples[i].id: msg for i, msg in store.errors.items()},
+        "unknown_chars": dict(unknown.most_common()),
+        "per_line": per_line,
+    }
+
+
+def main() -> int:
+    """Command-line entry point."""
+    p = argparse.ArgumentParser(prog="python -m htr.evaluate", description=__doc__)
+    p.add_argument("checkpoint", help="a checkpoint (best.pt), or 'default' for the model shipped with htr")
+    p.add_argument("data", help="a lines.tsv, an IAM lines.txt (or its folder), or a folder of image + .gt.txt pairs")
+    p.add_argument("--split", default="test", help="split to score (default test; 'all' for every line)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--per-line", metavar="TSV", help="write id, reference, prediction, CER of every line")
+    add_decoder_args(p)
+    args = p.parse_args()
+    loaded = load_model(args.checkpoint, args.device)
+    split = None if args.split == "all" else args.split
+    result = evaluate(loaded, args.data, split, decode_config(args), args.batch_size)
+    if args.per_line:
+        with open(args.per_line, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\")
+            w.writerow(["id", "reference", "prediction", "cer"])
+            for r in result["per_line"]:
+                w.writerow([r["id"], r["reference"], r["prediction"], f"{r['cer']:.4f}"])
+    if args.json:
+        out = {k: v for k, v in result.items() if k != "per_line"}
+        print(json.dumps(out, ensure_ascii=False))
+    else:
+        cer, wer = 100 * result["cer"], 100 * result["wer"]
+        print(f"CER {cer:.2f}%  WER {wer:.2f}%  lines {result['lines']}  chars {result['chars']}")
+        if result["skipped"]:
+            print(f"skipped {len(result['skipped'])} lines with unusable images:", file=sys.stderr)
+            for sid, msg in list(result["skipped"].items())[:10]:
+                print(f"  {sid}: {msg}", file=sys.stderr)
+        if result["unknown_chars"]:
+            chars = " ".join(f"{c!r}x{n}" for c, n in result["unknown_chars"].items())
+            print(f"reference characters the model's charset lacks (counted as errors): {chars}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,76 @@
+"""Slant (shear of the vertical strokes) estimation and correction.
+
+Sign convention: angles are in degrees; positive means the strokes lean to the right (their tops lie to
+the right of their bottoms, the usual forward slant of handwriting), i.e. ``shear(a, t)`` with ``t > 0``
+moves the top row right relative to the bottom row by ``H * tan(t)``. ``estimate_slant(shear(a, t))`` is
+about ``t`` for upright text ``a``, and ``deslant`` shears by the negated estimate to undo it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from htr.preprocess._common import as_float32, check_2d, ink_points, profile_peakiness, refine_search, warp_affine
+from htr.preprocess.resize import crop_to_ink, resize_to_height
+
+#: Estimation runs on a copy downscaled to this height (angles are unchanged by uniform scaling).
+WORK_HEIGHT = 40
+#: Coarse-to-fine angle steps in degrees.
+_STEPS = (2.0, 0.5, 0.1)
+
+
+def shear_matrix(angle: float, h: int) -> np.ndarray:
+    """3x3 forward map (continuous pixel frame) shearing an image of height ``h`` by ``angle`` degrees.
+
+    ``x' = x + (h - y) * tan(angle)``: the bottom edge stays put and the top edge moves right for a
+    positive angle. (:func:`htr.preprocess._common.warp_affine` then shifts the result onto its canvas.)
+    """
+    t = float(np.tan(np.deg2rad(angle)))
+    return np.array([[1.0, -t, h * t], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+
+
+def shear(a: np.ndarray, angle: float) -> np.ndarray:
+    """Shear an ink-high image horizontally by ``angle`` degrees (positive: strokes lean right).
+
+    The canvas widens by ``ceil(H * |tan(angle)|)`` so that no ink is cut; new areas are background (0).
+    Returns float32 of shape (H, W + extra).
+    """
+    a = check_2d(a)
+    if angle == 0:
+        return as_float32(a).copy()
+    if not -90.0 < angle < 90.0:
+        raise ValueError(f"shear angle must lie in (-90, 90) degrees, got {angle}")
+    return warp_affine(a, shear_matrix(angle, a.shape[0]))
+
+
+def slant_scores(a: np.ndarray, angles: np.ndarray) -> np.ndarray:
+    """Peakiness of the vertical projection profile of ``a`` after undoing each candidate slant."""
+    x, y, w = ink_points(a)
+    t = np.tan(np.deg2rad(np.asarray(angles, dtype=np.float64)))
+    # Undoing a slant of t moves a pixel to column x + y tan t (up to a constant).
+    coords = x[None, :] + t[:, None] * y[None, :]
+    return profile_peakiness(coords, w)
+
+
+def estimate_slant(a: np.ndarray, max_angle: float = 45.0, work_height: int = WORK_HEIGHT) -> float:
+    """Estimate the slant of an ink-high text-line image in degrees (see the module's sign convention).
+
+    The angle maximizes the sum of squared column sums of the deslanted image (the vertical projection
+    is most sharply peaked when the strokes are upright), searched coarse-to-fine over
+    ``[-max_angle, max_angle]`` on a copy cropped to the ink and downscaled to at most ``work_height``
+    rows. An image without ink gives 0.0.
+    """
+    a = check_2d(a)
+    if not 0.0 <= max_angle < 90.0:
+        raise ValueError(f"max_angle must lie in [0, 90) degrees, got {max_angle}")
+    a = crop_to_ink(a, margin=1)
+    if a.shape[0] > work_height:
+        a = resize_to_height(as_float32(a), work_height)
+    return refine_search(lambda angles: slant_scores(a, angles), max_angle, _STEPS)
+
+
+def deslant(a: np.ndarray, angle: float | None = None) -> np.ndarray:
+    """Undo a slant of ``angle`` degrees (estimated with :func:`estimate_slant` when None). Returns float32."""
+    if angle is None:
+        angle = estimate_slant(a)
+    return shear(a, -angle)

@@ -1,0 +1,396 @@
+"""Training: ``python -m htr.train [overrides]`` (Hydra) or ``train(cfg)`` from Python.
+
+A plain loop, top to bottom: data -> model -> optimizer -> for each epoch: steps, validation, checkpoints,
+early stopping. CUDA with mixed precision when present, CPU otherwise; several GPUs through PyTorch DDP
+under ``torchrun`` (world size from the environment).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import signal
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from omegaconf import DictConfig, OmegaConf
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from htr.charset import Charset
+from htr.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from htr.config import Config
+from htr.data.dataset import BucketBatchSampler, build_dataset, collate, ctc_min_frames
+from htr.data.lines import LineStore
+from htr.data.sources import load_split
+from htr.decode import GreedyDecoder
+from htr.errors import DataError, HTRError
+from htr.metrics import ErrorRates
+from htr.model import CRNN, count_parameters
+from htr.train_log import TrainLogger
+
+
+class _StopFlag:
+    """Set by SIGINT/SIGTERM: the loop finishes its step, writes ``last.pt`` and returns."""
+
+    def __init__(self) -> None:
+        self.set = False
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopFlag:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError):  # not the main thread: no signal handling
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.set = True
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def _setup_distributed(cfg: Config) -> tuple[torch.device, int, int]:
+    """Device, rank and world size; initializes the process group under torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    want = cfg.train.device
+    use_cuda = torch.cuda.is_available() and want in ("auto", "cuda")
+    if want == "cuda" and not torch.cuda.is_available():
+        raise HTRError("train.device=cuda was asked for but no CUDA device is available")
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    if use_cuda:
+        torch.cuda.set_device(local_rank)
+        torch.backends.cudnn.benchmark = True
+        return torch.device("cuda", local_rank), rank, world
+    return torch.device("cpu"), rank, world
+
+
+def _make_optimizer(cfg: Config, model: torch.nn.Module) -> torch.optim.Optimizer:
+    o = cfg.optim
+    if o.name == "adam":
+        return torch.optim.Adam(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
+    if o.name == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
+    if o.name == "rmsprop":
+        return torch.optim.RMSprop(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
+    raise HTRError(f"optim.name={o.name!r} is not one of adam, adamw, rmsprop")
+
+
+def _make_scheduler(cfg: Config, optimizer: torch.optim.Optimizer, total_steps: int) -> Any:
+    o = cfg.optim
+    if o.scheduler == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=o.plateau_factor, patience=o.plateau_patience
+        )
+    if o.scheduler == "cosine":
+        warm = max(o.warmup_steps, 0)
+
+        def factor(step: int) -> float:
+            if step < warm:
+                return (step + 1) / warm
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(total_steps - warm, 1))))
+
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    if o.scheduler == "none":
+        return None
+    raise HTRError(f"optim.scheduler={o.scheduler!r} is not one of plateau, cosine, none")
+
+
+def _datasets(cfg: Config, charset: Charset | None, model_stride: int, rank: int, world: int, say: Any) -> tuple:
+    """Train and validation datasets; the charset comes from the training texts unless given (resume)."""
+    train_samples = load_split(cfg.data, cfg.data.train_split, cfg.data.max_train_lines)
+    val_samples = load_split(cfg.data, cfg.data.val_split, cfg.data.max_val_lines)
+    if not train_samples:
+        raise DataError(f"the training split {cfg.data.train_split!r} is empty", cfg.data.root)
+    if not val_samples:
+        raise DataError(f"the validation split {cfg.data.val_split!r} is empty", cfg.data.root)
+    charset = charset or Charset.from_texts(s.text for s in train_samples)
+    if world > 1 and rank != 0:
+        dist.barrier()  # rank 0 fills the preprocessing cache first
+    t0 = time.time()
+    train_store = LineStore.build(train_samples, cfg.data.preprocess, cfg.data.cache_dir)
+    val_store = LineStore.build(val_samples, cfg.data.preprocess, cfg.data.cache_dir)
+    if world > 1 and rank == 0:
+        dist.barrier()
+    say(f"preprocessed {len(train_samples) + len(val_samples)} lines in {time.time() - t0:.1f} s")
+
+    def fits(width: int, ids: list[int]) -> bool:
+        return width // model_stride >= max(ctc_min_frames(ids), 1)
+
+    train_ds, train_report = build_dataset(train_samples, train_store, charset, fits)
+    val_ds, val_report = build_dataset(val_samples, val_store, charset, fits)
+    say(train_report.summary("train"))
+    say(val_report.summary("val"))
+    for name, rep in (("training", train_report), ("validation", val_report)):
+        if rep.n_skipped > cfg.train.max_bad_fraction * rep.total:
+            raise DataError(
+                f"{rep.n_skipped} of {rep.total} {name} lines are unusable, more than "
+                f"train.max_bad_fraction={cfg.train.max_bad_fraction} (reasons above); fix the data or raise it",
+                cfg.data.root,
+            )
+    return charset, train_ds, val_ds
+
+
+def validate(model: CRNN, loader: DataLoader, device: torch.device, decoder: GreedyDecoder) -> dict[str, Any]:
+    """Validation loss, CER, WER, and the predictions by line id."""
+    model.eval()
+    rates, loss_sum, n = ErrorRates(), 0.0, 0
+    predictions: dict[str, str] = {}
+    with torch.inference_mode():
+        for batch in loader:
+            images, widths = batch["images"].to(device), batch["widths"].to(device)
+            log_probs, lengths = model(images, widths)
+            loss = F.ctc_loss(
+                log_probs.float(), batch["targets"].to(device), lengths, batch["target_lengths"].to(device),
+                blank=0, reduction="none", zero_infinity=True,
+            )  # fmt: skip
+            # Same normalization as training: each line's loss divided by its target length.
+            loss_sum += float((loss / batch["target_lengths"].to(device).clamp(min=1)).sum())
+            n += len(batch["ids"])
+            lp = log_probs.float().cpu().numpy()
+            for i, (ref, sid) in enumerate(zip(batch["texts"], batch["ids"], strict=True)):
+                hyp = decoder.decode(lp[: int(lengths[i]), i]).text
+                rates.add(ref, hyp)
+                predictions[sid] = hyp
+    return {"loss": loss_sum / max(n, 1), "cer": rates.cer, "wer": rates.wer, "predictions": predictions}
+
+
+def train(cfg: Config | DictConfig) -> dict[str, Any]:
+    """Train a model as ``cfg`` says; return the best validation CER, epochs run and checkpoint paths."""
+    if not isinstance(cfg, Config):
+        cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config), cfg))
+    device, rank, world = _setup_distributed(cfg)
+    is_main = rank == 0
+
+    def say(msg: str) -> None:
+        if is_main:
+            print(msg, flush=True)
+
+    if cfg.train.threads > 0:
+        torch.set_num_threads(cfg.train.threads)
+    torch.manual_seed(cfg.train.seed)
+    out_dir = Path(cfg.train.out_dir)
+
+    resume = load_checkpoint(cfg.train.resume) if cfg.train.resume else None
+    if resume is not None:
+        cfg.model = OmegaConf.to_object(
+            OmegaConf.merge(OmegaConf.structured(type(cfg.model)), resume["config"]["model"])
+        )
+    probe = CRNN(cfg.model, 2)
+    charset, train_ds, val_ds = _datasets(
+        cfg, Charset(resume["charset"]) if resume else None, probe.width_stride, rank, world, say
+    )
+    model = CRNN(cfg.model, len(charset)).to(device)
+    say(f"model {cfg.model.name}: {count_parameters(model):,} parameters, {len(charset)} labels, device {device}")
+
+    sampler = BucketBatchSampler(
+        train_ds.widths, cfg.data.batch_size, shuffle=True, seed=cfg.train.seed, rank=rank, world_size=world,
+        bucketing=cfg.data.bucketing,
+    )  # fmt: skip
+    pin = device.type == "cuda"
+    train_loader = DataLoader(
+        train_ds, batch_sampler=sampler, collate_fn=collate, num_workers=cfg.data.num_workers, pin_memory=pin
+    )
+    val_sampler = BucketBatchSampler(val_ds.widths, cfg.data.batch_size, shuffle=False)
+    val_loader = DataLoader(val_ds, batch_sampler=val_sampler, collate_fn=collate, num_workers=cfg.data.num_workers)
+
+    optimizer = _make_optimizer(cfg, model)
+    steps_per_epoch = len(sampler)
+    total_steps = cfg.train.max_steps or cfg.train.max_epochs * steps_per_epoch
+    scheduler = _make_scheduler(cfg, optimizer, total_steps)
+    amp_dtype = None
+    if device.type == "cuda" and cfg.train.amp:
+        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+
+    state = {"epoch": 0, "batch_in_epoch": 0, "step": 0, "best_cer": math.inf, "bad_epochs": 0, "nonfinite": 0}
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        if scheduler is not None and resume.get("scheduler"):
+            scheduler.load_state_dict(resume["scheduler"])
+        scaler.load_state_dict(resume["scaler"])
+        state.update(resume["state"])
+        set_rng_state(resume["rng"])
+        say(f"resumed from {cfg.train.resume} at epoch {state['epoch']}, step {state['step']}")
+
+    net = (
+        DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        if world > 1
+        else model
+    )
+    decoder = GreedyDecoder(charset.labels)
+    logger = TrainLogger(out_dir, cfg, val_ds, enabled=is_main)
+    resolved = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)
+
+    def checkpoint(name: str) -> Path:
+        path = out_dir / name
+        save_checkpoint(
+            path,
+            {
+                "model": model.state_dict(),
+                "charset": charset.chars,
+                "config": resolved,
+                "preprocess": asdict(cfg.data.preprocess),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else {},
+                "scaler": scaler.state_dict(),
+                "state": dict(state),
+                "rng": rng_state(),
+            },
+        )
+        return path
+
+    start_time = time.time()
+    stop_reason = None
+    with _StopFlag() as stop:
+        while state["epoch"] < cfg.train.max_epochs and stop_reason is None:
+            epoch = state["epoch"]
+            sampler.set_epoch(epoch, state["batch_in_epoch"])
+            net.train()
+            bar = tqdm(
+                train_loader, desc=f"epoch {epoch + 1}", disable=not (cfg.train.progress and is_main), leave=False
+            )
+            for batch in bar:
+                if (
+                    cfg.optim.warmup_steps
+                    and cfg.optim.scheduler != "cosine"
+                    and state["step"] < cfg.optim.warmup_steps
+                ):
+                    for g in optimizer.param_groups:
+                        g["lr"] = cfg.optim.lr * (state["step"] + 1) / cfg.optim.warmup_steps
+                images = batch["images"].to(device, non_blocking=True)  # (N, 1, H, W)
+                widths = batch["widths"].to(device, non_blocking=True)
+                targets = batch["targets"].to(device, non_blocking=True)
+                target_lengths = batch["target_lengths"].to(device, non_blocking=True)
+                with torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else nullcontext():
+                    log_probs, lengths = net(images, widths)  # (T, N, C), (N,)
+                loss = F.ctc_loss(log_probs.float(), targets, lengths, target_lengths, blank=0, zero_infinity=True)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.unscale_(optimizer)
+                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip or math.inf)
+                if not (torch.isfinite(loss) and torch.isfinite(grad_norm)):
+                    # A NaN/inf never reaches the weights: skip the step, count it, stop if it keeps happening.
+                    state["nonfinite"] += 1
+                    optimizer.zero_grad(set_to_none=True)
+                    scaler.update()
+                    if state["nonfinite"] > cfg.train.max_nonfinite_steps:
+                        stop_reason = (
+                            f"{state['nonfinite']} steps had a non-finite loss or gradient (more than "
+                            f"train.max_nonfinite_steps); lower optim.lr or check the data"
+                        )
+                        break
+                else:
+                    scaler.step(optimizer)
+                    scaler.update()
+                if scheduler is not None and cfg.optim.scheduler == "cosine":
+                    scheduler.step()
+                state["step"] += 1
+                state["batch_in_epoch"] += 1
+                loss_value = float(loss.detach())
+                logger.train_step(state["step"], loss_value, optimizer.param_groups[0]["lr"], len(batch["ids"]))
+                bar.set_postfix(loss=f"{loss_value:.3f}")
+                if cfg.train.max_steps and state["step"] >= cfg.train.max_steps:
+                    stop_reason = f"reached train.max_steps={cfg.train.max_steps}"
+                elif cfg.train.max_time_s and time.time() - start_time >= cfg.train.max_time_s:
+                    stop_reason = f"reached train.max_time_s={cfg.train.max_time_s}"
+                if _any_rank(stop.set, device, world):
+                    if is_main:
+                        path = checkpoint("last.pt")
+                        say(f"interrupted: wrote {path}; resume with train.resume={path}")
+                    return {"interrupted": True, "last": str(out_dir / "last.pt"), "best_cer": state["best_cer"]}
+                if (
+                    is_main
+                    and cfg.train.checkpoint_every_steps
+                    and state["step"] % cfg.train.checkpoint_every_steps == 0
+                ):
+                    checkpoint("last.pt")
+                if stop_reason:
+                    break
+            bar.close()
+
+            epoch_done = stop_reason is None or state["batch_in_epoch"] >= steps_per_epoch
+            if epoch_done:
+                state["epoch"] += 1
+                state["batch_in_epoch"] = 0
+            metrics = validate(model, val_loader, device, decoder) if is_main else {"cer": 0.0}
+            cer = _broadcast(metrics["cer"], device, world)
+            if is_main:
+                logger.validation(state["epoch"], state["step"], metrics)
+                say(
+                    f"epoch {state['epoch']} step {state['step']}: val loss {metrics['loss']:.3f} CER "
+                    f"{metrics['cer']:.4f} WER {metrics['wer']:.4f} lr {optimizer.param_groups[0]['lr']:.2e} "
+                    f"({time.time() - start_time:.0f} s)"
+                )
+            if scheduler is not None and cfg.optim.scheduler == "plateau" and epoch_done:
+                scheduler.step(cer)
+            if cfg.train.target_cer is not None and cer <= cfg.train.target_cer:
+                stop_reason = f"reached train.target_cer={cfg.train.target_cer}"
+            if cer < state["best_cer"]:
+                state["best_cer"], state["bad_epochs"] = cer, 0
+                if is_main:
+                    checkpoint("best.pt")
+            elif epoch_done:
+                state["bad_epochs"] += 1
+                if state["bad_epochs"] >= cfg.train.early_stopping_patience:
+                    stop_reason = f"no CER improvement in {state['bad_epochs']} epochs (early stopping)"
+            if is_main:
+                checkpoint("last.pt")
+    logger.close()
+    reason = stop_reason or "reached train.max_epochs"
+    say(f"done: {reason}; best val CER {state['best_cer']:.4f}; {out_dir / 'best.pt'}")
+    if world > 1:
+        dist.destroy_process_group()
+    return {
+        "best_cer": state["best_cer"],
+        "epochs": state["epoch"],
+        "steps": state["step"],
+        "best": str(out_dir / "best.pt"),
+        "last": str(out_dir / "last.pt"),
+        "stop_reason": stop_reason,
+    }
+
+
+def _any_rank(flag: bool, device: torch.device, world: int) -> bool:
+    if world == 1:
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(t)
+    return bool(t.item() > 0)
+
+
+def _broadcast(value: float, device: torch.device, world: int) -> float:
+    if world == 1:
+        return value
+    t = torch.tensor([value], device=device, dtype=torch.float64)
+    dist.broadcast(t, 0)
+    return float(t.item())
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def main(cfg: DictConfig) -> None:
+    """Hydra entry point."""
+    try:
+        train(cfg)
+    except HTRError as e:
+        print(f"htr: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from htr.config import ModelConfig
+from htr.model import CRNN
+
+from .conftest import compose_config
+
+
+def tiny(**kw) -> ModelConfig:
+    cfg = ModelConfig(
+        height=32, conv_channels=[4, 8], conv_kernels=[3, 3], conv_pools=[[2, 2], [2, 2]], conv_dropout=[0, 0],
+        lstm_hidden=8, lstm_layers=2, lstm_dropout=0.0, out_dropout=0.0,
+    )  # fmt: skip
+    for k, v in kw.items():
+        setattr(cfg, k, v)
+    return cfg
+
+
+def test_output_lengths_follow_pooling():
+    m = CRNN(tiny(), 5)
+    widths = torch.tensor([4, 7, 8, 33, 100])
+    assert m.output_lengths(widths).tolist() == [1, 1, 2, 8, 25]
+    assert m.width_stride == 4
+
+
+def test_forward_shapes_and_normalized():
+    m = CRNN(tiny(), 6).eval()
+    x = torch.rand(3, 1, 32, 40)
+    lp, lengths = m(x, torch.tensor([40, 20, 9]))
+    assert lp.shape == (10, 3, 6)
+    assert lengths.tolist() == [10, 5, 2]
+    assert torch.allclose(lp.exp().sum(-1), torch.ones(10, 3), atol=1e-5)
+
+
+def test_padding_does_not_change_a_lines_output():
+    # Background is 0 and conv padding is zeros; the LSTMs run on packed sequences: a line alone and the same
+    # line padded inside a batch of wider lines must give the same log-probabilities on its frames.
+    torch.manual_seed(0)
+    m = CRNN(tiny(), 7).eval()
+    line = torch.rand(1, 1, 32, 24)
+    alone, n = m(line, torch.tensor([24]))
+    batch = torch.zeros(2, 1, 32, 64)
+    batch[0, :, :, :24] = line[0]
+    batch[1] = torch.rand(1, 32, 64)
+    padded, lengths = m(batch, torch.tensor([24, 64]))
+    assert lengths[0] == n[0] == 6
+    # Only the last frame's receptive field reaches past the line (where the first conv's activations of the
+    # zero padding are not exactly zero), so the outputs agree closely, not bit for bit.
+    assert torch.allclose(alone[:6, 0], padded[:6, 0], atol=2e-3)
+    # Without packing, the backward LSTM would start in the padding and the line's frames would change a lot.
+    assert not torch.allclose(
+        padded[:6, 0], m(batch[:1].expand(2, -1, -1, -1), torch.tensor([64, 64]))[0][:6, 0], atol=2e-3
+    )
+
+
+def test_bad_model_configs_fail_clearly():
+    with pytest.raises(ValueError, match="conv_kernels"):
+        CRNN(tiny(conv_kernels=[3]), 5)
+    with pytest.raises(ValueError, match="too small"):
+        CRNN(tiny(height=2), 5)
+
+
+@pytest.mark.parametrize("name,params", [("small", (0.5e6, 1.5e6)), ("puigcerver", (8e6, 10e6))])
+def test_shipped_model_configs(name, params):
+    cfg = compose_config([f"model={name}", "train.out_dir=/tmp/x"])
+    mc = OmegaConf.to_object(cfg.model)
+    m = CRNN(mc, 100)
+    n = sum(p.numel() for p in m.parameters())
+    assert params[0] < n < params[1]
+    lp, _ = m.eval()(torch.zeros(1, 1, mc.height, 256), torch.tensor([256]))
+    assert lp.shape[1:] == (1, 100)
