@@ -15,6 +15,7 @@ from htr.errors import ImageError
 MAX_PIXELS = 64_000_000
 
 _WHITE = 255
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Modes that carry an alpha channel (or palette transparency) and are composited onto white.
 _ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
 # Modes converted through RGB (Pillow's ITU-R 601 luma) rather than straight to L.
@@ -44,7 +45,10 @@ def load_image(path: str | Path) -> Image.Image:
     except Image.DecompressionBombError as e:
         raise ImageError(f"image is too large to decode safely ({e})", path) from e
     except UnidentifiedImageError as e:
+        _check_area(_png_header_size(path), path)
         raise ImageError("file is not a recognized image format", path) from e
+    except PermissionError as e:
+        raise ImageError("image file cannot be read (permission denied)", path) from e
     except MemoryError as e:
         raise ImageError("not enough memory to decode the image", path) from e
     except (OSError, SyntaxError, ValueError, TypeError, EOFError, KeyError, IndexError) as e:
@@ -80,6 +84,18 @@ def _check_area(size: tuple[int, int], path: Path) -> None:
     w, h = size
     if w <= 0 or h <= 0:
         raise ImageError(f"image has zero area ({w}x{h})", path)
+
+
+def _png_header_size(path: Path) -> tuple[int, int]:
+    """Width and height in a PNG header (Pillow calls zero-area PNGs unidentified); (1, 1) if not a PNG."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(24)
+    except OSError:
+        return (1, 1)
+    if len(head) < 24 or not head.startswith(_PNG_SIGNATURE) or head[12:16] != b"IHDR":
+        return (1, 1)
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
 
 
 def _to_gray(im: Image.Image) -> Image.Image:

@@ -2,7 +2,8 @@
 
 Usage::
 
-    python scripts/make_wordlist.py [--brown ../shared/data/text/brown.zip] [--size 4000] [--out htr/data/words.txt]
+    python scripts/make_wordlist.py [--brown ../shared/data/text/brown.zip] [--size 4000] \
+        [--out htr/data/words.txt]
 
 The corpus (NLTK's tagged distribution: files ``brown/c??`` of ``word/tag`` tokens, one sentence per line)
 is read straight from the zip. A word qualifies when it is made of ASCII letters, optionally with one inner

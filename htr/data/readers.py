@@ -190,7 +190,7 @@ def read_iam(
     taken from ``forms.txt`` next to ``lines.txt`` when present. ``split_file`` lists line or form ids, one a
     line; with only ``split``, ``<root>/splits/<split>.lst`` (or ``.txt``, or the same in ``<root>``) is used.
     """
-    lines_txt = _find_iam_lines(Path(path))
+    lines_txt = _find_iam_lines(Path(os.path.abspath(path)))
     root = lines_txt.parent.parent if lines_txt.parent.name == "ascii" else lines_txt.parent
     writers = _read_iam_writers(lines_txt.parent / "forms.txt")
     samples = [
@@ -304,7 +304,7 @@ def read_folder(path: str | Path) -> list[Sample]:
     files and folders are ignored. Images without a transcription, or transcriptions without an image, are
     an error listing them.
     """
-    path = Path(path)
+    path = Path(os.path.abspath(path))
     if not path.is_dir():
         raise DataError("dataset folder does not exist" if not path.exists() else "is not a folder", path)
     images, gts = _scan_pairs(path)

@@ -39,7 +39,7 @@ from htr.charset import normalize_text
 from htr.errors import DataError, HTRError
 
 #: Bumped whenever a change to this module changes the images or texts it makes (invalidates reuse).
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 #: fontpkg family slug -> the pip package that installs it. All are SIL OFL 1.1 handwriting families.
 FONT_PACKAGES: dict[str, str] = {
@@ -243,6 +243,7 @@ def fit_line(text: str, max_chars: int = MAX_CHARS) -> str:
 class _Layout:
     mask: Image.Image  # ink coverage, 'L', 255 = full ink
     band: tuple[float, float, float, float]  # x0, y_top, x1, y_bottom of the nominal text band
+    heavy: bool  # drawn with a bold face or a heavy weight: must not be thickened more
 
 
 def _draw_words(text: str, rng: random.Random, path: Path) -> _Layout:
@@ -252,8 +253,7 @@ def _draw_words(text: str, rng: random.Random, path: Path) -> _Layout:
     size = max(8, round(body / body100 * 100))
     wrange = _weight_range(path)
     weight = None if wrange is None else rng.randrange(wrange[0], wrange[1] + 1, 25)
-    stroke = 1 if (size > 34 and rng.random() < 0.25) else 0
-    space_factor = rng.uniform(0.75, 1.4)
+    space_factor = rng.uniform(0.85, 1.4)
 
     words = text.split(" ")
     placed: list[tuple[str, ImageFont.FreeTypeFont, float, float]] = []  # word, font, x, baseline offset
@@ -263,7 +263,9 @@ def _draw_words(text: str, rng: random.Random, path: Path) -> _Layout:
         wsize = size if rng.random() < 0.6 else max(8, round(size * rng.uniform(0.93, 1.07)))
         font = _font(path, wsize, weight)
         if i > 0:
-            x += font.getlength(" ") * space_factor * rng.uniform(0.7, 1.35)
+            # Some fonts have narrow spaces; keep gaps visible (a recognizer must be able to see them).
+            space = max(font.getlength(" "), 0.32 * wsize)
+            x += space * space_factor * rng.uniform(0.8, 1.25)
         drift = max(-0.1 * body, min(0.1 * body, drift + rng.gauss(0.0, 0.035 * body)))
         dy = drift + rng.gauss(0.0, 0.02 * body)
         placed.append((word, font, x, dy))
@@ -276,7 +278,7 @@ def _draw_words(text: str, rng: random.Random, path: Path) -> _Layout:
     mask = Image.new("L", (width, height), 0)
     draw = ImageDraw.Draw(mask)
     for word, font, wx, dy in placed:
-        draw.text((pad + wx, baseline + dy), word, fill=255, font=font, anchor="ls", stroke_width=stroke)
+        draw.text((pad + wx, baseline + dy), word, fill=255, font=font, anchor="ls")
     dys = [p[3] for p in placed]
     band = (
         pad,
@@ -284,14 +286,16 @@ def _draw_words(text: str, rng: random.Random, path: Path) -> _Layout:
         pad + x,
         baseline + max(dys) + descent100 * size / 100,
     )
-    return _Layout(mask, band)
+    heavy = "Bold" in path.name or (weight is not None and weight >= 550)
+    return _Layout(mask, band, heavy)
 
 
-def _stroke_levels(mask: Image.Image, rng: random.Random) -> np.ndarray:
+def _stroke_levels(mask: Image.Image, rng: random.Random, heavy: bool) -> np.ndarray:
     """Coverage in [0, 1] with the stroke width varied: blurred, then re-thresholded lower or higher."""
     radius = rng.uniform(0.4, 1.0)
     a = np.asarray(mask.filter(ImageFilter.GaussianBlur(radius)), dtype=np.float32) / 255.0
-    lo = rng.uniform(0.03, 0.3)  # low threshold: thicker strokes; high: thinner
+    # Low threshold: thicker strokes; high: thinner. Heavy text is only ever thinned.
+    lo = rng.uniform(0.25, 0.5) if heavy else rng.uniform(0.08, 0.3)
     hi = lo + rng.uniform(0.25, 0.5)
     return np.clip((a - lo) / (hi - lo), 0.0, 1.0)
 
@@ -313,7 +317,8 @@ def _affine(cov: np.ndarray, band: tuple[float, float, float, float], rng: rando
     moved = (corners - [cx, cy]) @ m.T + [cx, cy]
     ox, oy = math.floor(moved[:, 0].min()), math.floor(moved[:, 1].min())
     out_w, out_h = math.ceil(moved[:, 0].max()) - ox + 1, math.ceil(moved[:, 1].max()) - oy + 1
-    inv = np.linalg.inv(m)
+    det = m[0, 0] * m[1, 1] - m[0, 1] * m[1, 0]
+    inv = np.array([[m[1, 1], -m[0, 1]], [-m[1, 0], m[0, 0]]]) / det
     # input = inv @ (out + o - center) + center
     t = inv @ (np.array([ox, oy]) - [cx, cy]) + [cx, cy]
     coeffs = (inv[0, 0], inv[0, 1], t[0], inv[1, 0], inv[1, 1], t[1])
@@ -350,7 +355,7 @@ def render_line(text: str, rng: random.Random, fonts: list[Path] | None = None) 
     nrng = np.random.default_rng(rng.getrandbits(64))
 
     layout = _draw_words(text, rng, path)
-    cov = _stroke_levels(layout.mask, rng)
+    cov = _stroke_levels(layout.mask, rng, layout.heavy)
     cov, (band_top, band_bottom) = _affine(cov, layout.band, rng)
 
     rows = np.flatnonzero(cov.max(axis=1) > 0.02)
@@ -550,7 +555,9 @@ def _write_dataset(
             line_id = f"{split}-{i:06d}"
             rel = f"lines/{line_id}.png"
             buf = io.BytesIO()
-            image.save(buf, format="PNG", compress_level=6)
+            image.save(
+                buf, format="PNG", compress_level=1
+            )  # noisy images: level 6 is ~10% smaller, 2x slower
             (root / rel).write_bytes(buf.getvalue())
             rows.append((line_id, rel, text, font_name(path), split))
     with open(root / "lines.tsv", "w", encoding="utf-8", newline="") as f:

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from PIL import Image
 
 from htr.errors import ImageError
+
+#: Angles are estimated on a copy cropped to the ink and downscaled to at most ``WORK_HEIGHT`` rows and
+#: about ``WORK_PIXELS`` pixels, but not below ``WORK_MIN_HEIGHT`` rows (angles are unchanged by
+#: translation and uniform scaling); see :func:`htr.preprocess.resize.work_copy`.
+WORK_HEIGHT = 40
+WORK_PIXELS = 16_000
+WORK_MIN_HEIGHT = 20
 
 #: Affine warps are resampled with this filter: it never overshoots, so ink stays in [0, 1].
 WARP_RESAMPLE = Image.Resampling.BILINEAR
@@ -57,69 +66,122 @@ def warp_affine(a: np.ndarray, forward: np.ndarray) -> np.ndarray:
     return np.clip(np.asarray(out, dtype=np.float32), 0.0, 1.0)
 
 
-def profile_peakiness(coords: np.ndarray, weights: np.ndarray, oversample: int = 4) -> np.ndarray:
-    """Score each row of projected coordinates by the sum of squares of its (smoothed) profile.
+def _dither(n: int) -> np.ndarray:
+    """A fixed pseudo-random sequence of ``n`` values in [0, 1) (the same on every call)."""
+    return (np.arange(n, dtype=np.float64) * 0.6180339887498949) % 1.0
 
-    Args:
-        coords: (K, N) float array: the projected coordinate (in pixels) of each of N ink pixels under
-            K candidate transforms.
-        weights: (N,) ink weight of each pixel.
-        oversample: profile bins per pixel.
+
+#: Candidates scored together by :func:`projection_scores`: small batches keep the work in cache.
+_CHUNK = 8
+
+
+def projection_scores(
+    u: np.ndarray,
+    v: np.ndarray,
+    w: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    oversample: int = 2,
+) -> np.ndarray:
+    """Score candidate projections of weighted points by the peakiness of their profiles.
+
+    Candidate ``k`` projects point ``i`` to ``a[k] * u[i] + b[k] * v[i]`` (in pixels); its score is the
+    sum of squares of the resulting (smoothed) projection profile, weighted by ``w``. A larger score
+    means a more sharply peaked profile.
+
+    The profile has ``oversample`` bins per pixel (a power of 2); each point is splatted linearly onto
+    its two nearest bins and the profile is then smoothed three times with a one-pixel box. The
+    smoothing and a fixed sub-bin dither make the score almost independent of where points fall
+    between bins: with plain 1-bin-per-pixel splatting, a candidate under which all points land halfway
+    between bins (or exactly on them) would score lower (or higher) for that reason alone, which biases
+    the estimate by about a degree.
 
     Returns:
-        (K,) float64 scores; larger means a more sharply peaked projection profile.
-
-    Each pixel is splatted linearly onto the two nearest bins of a profile with ``oversample`` bins per
-    pixel, which is then smoothed three times with a one-pixel box. The smoothing makes the score almost
-    independent of where pixels fall between bins: with plain linear splatting, a candidate under which
-    all pixels land halfway between bins (or exactly on them) would score lower (or higher) for that
-    reason alone, which biases the estimate by about a degree.
+        (K,) float64 scores.
     """
-    k, n = coords.shape
-    if n == 0:
-        return np.zeros(k)
+    a = np.atleast_1d(np.asarray(a, dtype=np.float64))
+    b = np.atleast_1d(np.asarray(b, dtype=np.float64))
+    out = np.zeros(a.size)
+    if u.size == 0:
+        return out
     m = int(oversample)
-    # Leading and trailing padding of 3m bins keeps all mass inside the profile through three box passes.
-    c = coords * float(m)
-    c -= np.floor(c.min()) - 3 * m
-    nbins = int(np.ceil(c.max())) + 2 + 3 * m
-    base = np.floor(c)
-    frac = c - base
-    idx = base.astype(np.int64)
-    idx += (np.arange(k, dtype=np.int64) * nbins)[:, None]
-    wf = frac * weights
-    flat = idx.ravel()
-    hist = np.bincount(flat, (weights - wf).ravel(), minlength=k * nbins)
-    hist[1:] += np.bincount(flat, wf.ravel(), minlength=k * nbins)[:-1]
-    hist = hist.reshape(k, nbins)
-    for _ in range(3):
-        cs = np.zeros((k, hist.shape[1] + 1))
-        np.cumsum(hist, axis=1, out=cs[:, 1:])
-        hist = cs[:, m:] - cs[:, :-m]
-    return np.einsum("ij,ij->i", hist, hist)
+    if m < 1 or m & (m - 1):
+        raise ValueError(f"oversample must be a power of 2, got {oversample}")
+    um = u * float(m) + _dither(u.size)
+    vm = v * float(m)
+    w = np.asarray(w, dtype=np.float64)
+    # Each candidate's coordinate range, from the ranges of u and v (no pass over the points needed).
+    ulo, uhi = float(um.min()), float(um.max())
+    vlo, vhi = float(vm.min()), float(vm.max())
+    lo = np.minimum(a * ulo, a * uhi) + np.minimum(b * vlo, b * vhi)
+    hi = np.maximum(a * ulo, a * uhi) + np.maximum(b * vlo, b * vhi)
+    # Three box passes move mass by up to 3(m - 1) bins either way: pad each profile by 3m on both sides.
+    pad = 3 * m
+    for start in range(0, a.size, _CHUNK):
+        sl = slice(start, start + _CHUNK)
+        k = a[sl].size
+        nbins = int(np.ceil((hi[sl] - lo[sl]).max())) + 2 + 2 * pad
+        c = np.multiply.outer(b[sl], vm)
+        c += (np.arange(k) * float(nbins) + pad - np.floor(lo[sl]))[:, None]
+        c += np.multiply.outer(a[sl], um)
+        idx = c.astype(np.intp)  # floor: every coordinate is positive
+        c -= idx  # the fractional part
+        c *= w
+        hist = np.bincount(idx.ravel(), np.tile(w, k), minlength=k * nbins)
+        up = np.bincount(idx.ravel(), c.ravel(), minlength=k * nbins)
+        hist -= up
+        hist[1:] += up[:-1]
+        hist = hist.reshape(k, nbins)
+        for _ in range(3):
+            # A one-pixel box (m bins) as log2(m) sums of shifted copies: much faster than cumsum.
+            shift = 1
+            while shift < m:
+                hist = hist[:, :-shift] + hist[:, shift:]
+                shift *= 2
+        out[sl] = np.einsum("ij,ij->i", hist, hist)
+    return out
 
 
-def ink_points(a: np.ndarray, min_weight: float = 0.05) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def ink_points(
+    a: np.ndarray,
+    min_weight: float = 0.05,
+    x_bin: int = 1,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return pixel-centre coordinates ``(x, y)`` and weights of the ink pixels of ``a``.
 
     The background level (the median) is subtracted first, so an image whose background is not exactly 0
-    does not bias the projection criteria; pixels below ``min_weight`` are ignored.
+    does not bias the projection criteria; pixels below ``min_weight`` are ignored. With ``x_bin > 1``,
+    groups of ``x_bin`` adjacent columns are averaged into one point at their centre first: cheaper, and
+    harmless where horizontal resolution matters little (skew, whose angles are small).
     """
     a = as_float32(a)
     bg = float(np.median(a))
+    if x_bin > 1:
+        h, w = a.shape
+        pad = -w % x_bin
+        if pad:
+            a = np.pad(a, ((0, 0), (0, pad)), constant_values=bg)
+        a = a.reshape(h, -1, x_bin).mean(axis=2)
     w = a - bg
     ys, xs = np.nonzero(w > min_weight)
-    return xs.astype(np.float64) + 0.5, ys.astype(np.float64) + 0.5, w[ys, xs].astype(np.float64)
+    return (xs + 0.5) * float(x_bin), ys + 0.5, w[ys, xs].astype(np.float64)
 
 
-def refine_search(score, max_angle: float, steps: tuple[float, ...]) -> float:
+def refine_search(
+    score: Callable[[np.ndarray], np.ndarray],
+    max_angle: float,
+    steps: tuple[float, ...],
+) -> float:
     """Coarse-to-fine 1-D maximisation of ``score`` over angles in ``[-max_angle, max_angle]`` degrees.
 
     ``score`` takes an array of candidate angles and returns one score per angle. The first step scans
-    the whole range; each later step scans the previous winner plus or minus the previous step.
+    the whole range; each later step scans the previous winner plus or minus the previous step. The
+    winner of the last scan is refined by the vertex of the parabola through it and its neighbours.
+    Returns 0.0 when no candidate scores above 0 (no ink).
     """
     center, half = 0.0, float(max_angle)
-    best = 0.0
+    best, i, step = 0.0, 0, 1.0
+    cands = scores = np.zeros(1)
     for step in steps:
         n = int(np.floor(half / step + 1e-9))
         cands = center + step * np.arange(-n, n + 1, dtype=np.float64)
@@ -131,6 +193,12 @@ def refine_search(score, max_angle: float, steps: tuple[float, ...]) -> float:
             return 0.0
         # Ties (e.g. a symmetric profile) resolve towards the smallest correction.
         top = np.flatnonzero(scores >= scores.max() * (1 - 1e-12))
-        best = float(cands[top[np.argmin(np.abs(cands[top]))]])
+        i = int(top[np.argmin(np.abs(cands[top]))])
+        best = float(cands[i])
         center, half = best, step
-    return best
+    if 0 < i < cands.size - 1:
+        s0, s1, s2 = scores[i - 1], scores[i], scores[i + 1]
+        curvature = s0 - 2.0 * s1 + s2
+        if curvature < 0:
+            best += float(np.clip(0.5 * (s0 - s2) / curvature, -0.5, 0.5)) * step
+    return float(np.clip(best, -max_angle, max_angle))

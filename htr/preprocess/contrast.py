@@ -10,6 +10,8 @@ from htr.preprocess._common import check_2d
 
 #: Number of histogram bins used for the percentile estimates of :func:`normalize_contrast`.
 _BINS = 1024
+#: Images larger than this many pixels are sampled on a regular grid for those estimates.
+_SAMPLE = 40_000
 
 
 def to_ink_array(img: Image.Image | np.ndarray) -> np.ndarray:
@@ -67,7 +69,7 @@ def _scale_to_unit(a: np.ndarray) -> np.ndarray:
 def normalize_contrast(
     a: np.ndarray,
     low_pct: float = 50.0,
-    high_pct: float = 90.0,
+    high_pct: float = 80.0,
     noise_sigmas: float = 3.0,
     min_range: float = 0.02,
 ) -> np.ndarray:
@@ -81,8 +83,9 @@ def normalize_contrast(
     maps to 1; values are clipped to [0, 1].
 
     An image without contrast (constant, blank, or a range below ``min_range``) gives all zeros; there
-    is never a division by zero. Percentiles are read off a 1024-bin histogram, which is fast and
-    accurate to 0.001; input values are taken to lie in [0, 1] (as :func:`to_ink_array` returns).
+    is never a division by zero. Percentiles are read off a 1024-bin histogram (of a regular subsample
+    of about 40,000 pixels for large images), which is fast and accurate to 0.001; input values are
+    taken to lie in [0, 1] (as :func:`to_ink_array` returns).
 
     Args:
         a: float (H, W) ink-high image in [0, 1].
@@ -96,8 +99,12 @@ def normalize_contrast(
     """
     a = check_2d(a)
     x = np.asarray(a, dtype=np.float32)
-    n = x.size
-    idx = np.clip((x * _BINS).astype(np.int64), 0, _BINS - 1)
+    # The levels are statistics of the whole image: a regular subsample of large images is plenty.
+    stride = max(1, int(np.ceil(np.sqrt(x.size / _SAMPLE))))
+    sample = x[::stride, ::stride]
+    n = sample.size
+    idx = (sample * np.float32(_BINS)).astype(np.intp)
+    np.clip(idx, 0, _BINS - 1, out=idx)
     hist = np.bincount(idx.ravel(), minlength=_BINS)
     cum = np.cumsum(hist)
     centers = (np.arange(_BINS) + 0.5) / _BINS
@@ -121,5 +128,6 @@ def normalize_contrast(
     top = float(centers[floor_bin + 1 + min(k, above.size - 1)])
     if top - floor < min_range:
         return np.zeros_like(x, dtype=np.float32)
-    out = (x - np.float32(floor)) * np.float32(1.0 / (top - floor))
-    return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
+    out = np.subtract(x, np.float32(floor), dtype=np.float32)
+    out *= np.float32(1.0 / (top - floor))
+    return np.clip(out, 0.0, 1.0, out=out)

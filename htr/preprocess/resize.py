@@ -5,24 +5,31 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from htr.preprocess._common import as_float32, check_2d
-
+from htr.preprocess._common import WORK_HEIGHT, WORK_MIN_HEIGHT, WORK_PIXELS, as_float32, check_2d
 
 #: Default value above which a pixel of an ink-high image counts as ink when cropping.
 INK_THRESHOLD = 0.1
 
 
-def crop_to_ink(a: np.ndarray, margin: int = 2, threshold: float = INK_THRESHOLD) -> np.ndarray:
+def crop_to_ink(
+    a: np.ndarray,
+    margin: int = 2,
+    threshold: float = INK_THRESHOLD,
+    pad: bool = False,
+) -> np.ndarray:
     """Trim background rows and columns around the ink, keeping ``margin`` pixels on every side.
 
-    A row or column counts as ink if any of its pixels exceeds ``threshold`` (ink-high convention). The
-    margin is clamped to the image, so nothing outside the original image is added. An image without
-    any ink is returned unchanged (a copy), so the result is always a valid non-empty image.
+    A row or column counts as ink if any of its pixels exceeds ``threshold`` (ink-high convention).
+    Where the ink comes closer than ``margin`` to the image's edge, the margin is clamped to the image,
+    or, with ``pad``, completed with zeros (background), so that the ink is always surrounded by exactly
+    ``margin`` background pixels. An image without any ink is returned unchanged (a copy), so the result
+    is always a valid non-empty image.
 
     Args:
         a: (H, W) ink-high image of any numeric dtype.
         margin: background pixels kept beyond the outermost ink on each side (>= 0).
         threshold: a pixel with a value above this is ink.
+        pad: complete margins cut short by the image edge with zeros.
 
     Returns:
         A copy of the cropped region, same dtype as ``a``.
@@ -36,18 +43,23 @@ def crop_to_ink(a: np.ndarray, margin: int = 2, threshold: float = INK_THRESHOLD
         return a.copy()
     cols = np.flatnonzero(ink[rows[0] : rows[-1] + 1].any(axis=0))
     h, w = a.shape
-    r0, r1 = max(0, rows[0] - margin), min(h, rows[-1] + 1 + margin)
-    c0, c1 = max(0, cols[0] - margin), min(w, cols[-1] + 1 + margin)
-    return a[r0:r1, c0:c1].copy()
+    r0, r1 = rows[0] - margin, rows[-1] + 1 + margin
+    c0, c1 = cols[0] - margin, cols[-1] + 1 + margin
+    out = a[max(0, r0) : min(h, r1), max(0, c0) : min(w, c1)]
+    if pad and (r0 < 0 or c0 < 0 or r1 > h or c1 > w):
+        return np.pad(out, ((max(0, -r0), max(0, r1 - h)), (max(0, -c0), max(0, c1 - w))))
+    return out.copy()
 
 
 def scaled_width(h: int, w: int, height: int) -> int:
-    """The width that keeps the aspect ratio of an (h, w) image resized to ``height``: ``max(1, round(w*height/h))``."""
+    """The aspect-keeping width of an (h, w) image resized to ``height``: ``max(1, round(w*height/h))``."""
     return max(1, int(round(w * height / h)))
 
 
 def resize_to_height(
-    a: np.ndarray, height: int, resample: Image.Resampling = Image.Resampling.BILINEAR
+    a: np.ndarray,
+    height: int,
+    resample: Image.Resampling = Image.Resampling.BILINEAR,
 ) -> np.ndarray:
     """Resize to exactly ``height`` rows, keeping the aspect ratio.
 
@@ -76,3 +88,26 @@ def resize_to_height(
         return np.array(img.resize((new_w, height), resample=resample), dtype=np.uint8)
     img = Image.fromarray(as_float32(a))
     return np.array(img.resize((new_w, height), resample=resample), dtype=np.float32)
+
+
+def work_copy(
+    a: np.ndarray,
+    work_height: int = WORK_HEIGHT,
+    max_pixels: int = WORK_PIXELS,
+    min_height: int = WORK_MIN_HEIGHT,
+) -> np.ndarray:
+    """A float32 copy of ``a`` cropped to the ink (1-pixel margin) and downscaled to the working size.
+
+    The copy has at most ``work_height`` rows and, for long lines, at most about ``max_pixels`` pixels,
+    but it is never scaled below ``min_height`` rows (very long lines keep their detail and simply cost
+    more). Skew and slant are estimated on such a copy: the angles are unchanged by the crop and the
+    uniform scaling, and the estimate is much cheaper on the small copy.
+    """
+    a = crop_to_ink(check_2d(a), margin=1)
+    h, w = a.shape
+    budget = float(np.sqrt(max_pixels / (h * w)))
+    scale = min(1.0, work_height / h, max(budget, min_height / h))
+    new_h = max(1, int(round(h * scale)))
+    if new_h < h:
+        return resize_to_height(as_float32(a), new_h)
+    return as_float32(a)

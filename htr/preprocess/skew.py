@@ -9,17 +9,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from htr.preprocess._common import as_float32, check_2d, ink_points, profile_peakiness, refine_search, warp_affine
-from htr.preprocess.resize import crop_to_ink, resize_to_height
+from htr.preprocess._common import (
+    WORK_HEIGHT,
+    as_float32,
+    check_2d,
+    ink_points,
+    projection_scores,
+    refine_search,
+    warp_affine,
+)
+from htr.preprocess.resize import work_copy
 
-#: Estimation runs on a copy downscaled to this height (angles are unchanged by uniform scaling).
-WORK_HEIGHT = 40
+#: Columns averaged into one sample point for the skew search (see ``_common.ink_points``).
+SKEW_X_BIN = 4
 #: Coarse-to-fine angle steps in degrees.
-_STEPS = (0.5, 0.1, 0.02)
+_STEPS = (1.0, 0.25)
 
 
 def rotation_matrix(angle: float, h: int, w: int) -> np.ndarray:
-    """3x3 forward map (continuous pixel frame) rotating an (h, w) image by ``angle`` degrees about its centre.
+    """3x3 forward map (continuous pixel frame) turning an (h, w) image by ``angle`` degrees about its centre.
 
     Positive is counter-clockwise as displayed, like ``PIL.Image.rotate``.
     """
@@ -41,13 +49,16 @@ def rotate(a: np.ndarray, angle: float) -> np.ndarray:
     return warp_affine(a, rotation_matrix(angle, *a.shape))
 
 
-def skew_scores(a: np.ndarray, angles: np.ndarray) -> np.ndarray:
-    """Peakiness of the horizontal projection profile of ``a`` after undoing each candidate skew."""
-    x, y, w = ink_points(a)
+def skew_scores(x: np.ndarray, y: np.ndarray, w: np.ndarray, angles: np.ndarray) -> np.ndarray:
+    """Peakiness of the horizontal projection profile of ink pixels ``(x, y, w)`` after undoing each skew."""
     t = np.deg2rad(np.asarray(angles, dtype=np.float64))
     # Undoing a skew of t maps a pixel to height y cos t + x sin t (up to a constant).
-    coords = np.cos(t)[:, None] * y[None, :] + np.sin(t)[:, None] * x[None, :]
-    return profile_peakiness(coords, w)
+    return projection_scores(y, x, w, np.cos(t), np.sin(t))
+
+
+def skew_from_points(x: np.ndarray, y: np.ndarray, w: np.ndarray, max_angle: float = 10.0) -> float:
+    """Skew in degrees of the ink pixels at ``(x, y)`` with weights ``w`` (see :func:`estimate_skew`)."""
+    return refine_search(lambda angles: skew_scores(x, y, w, angles), max_angle, _STEPS)
 
 
 def estimate_skew(a: np.ndarray, max_angle: float = 10.0, work_height: int = WORK_HEIGHT) -> float:
@@ -58,11 +69,9 @@ def estimate_skew(a: np.ndarray, max_angle: float = 10.0, work_height: int = WOR
     ``[-max_angle, max_angle]`` on a copy cropped to the ink and downscaled to at most ``work_height``
     rows. An image without ink gives 0.0.
     """
-    a = check_2d(a)
-    a = crop_to_ink(a, margin=1)
-    if a.shape[0] > work_height:
-        a = resize_to_height(as_float32(a), work_height)
-    return refine_search(lambda angles: skew_scores(a, angles), max_angle, _STEPS)
+    if not 0.0 <= max_angle <= 45.0:
+        raise ValueError(f"max_angle must lie in [0, 45] degrees, got {max_angle}")
+    return skew_from_points(*ink_points(work_copy(a, work_height), x_bin=SKEW_X_BIN), max_angle=max_angle)
 
 
 def deskew(a: np.ndarray, angle: float | None = None) -> np.ndarray:

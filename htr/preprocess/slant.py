@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from htr.preprocess._common import as_float32, check_2d, ink_points, profile_peakiness, refine_search, warp_affine
-from htr.preprocess.resize import crop_to_ink, resize_to_height
+from htr.preprocess._common import (
+    WORK_HEIGHT,
+    as_float32,
+    check_2d,
+    ink_points,
+    projection_scores,
+    refine_search,
+    warp_affine,
+)
+from htr.preprocess.resize import work_copy
 
-#: Estimation runs on a copy downscaled to this height (angles are unchanged by uniform scaling).
-WORK_HEIGHT = 40
 #: Coarse-to-fine angle steps in degrees.
-_STEPS = (2.0, 0.5, 0.1)
+_STEPS = (4.0, 1.0)
 
 
 def shear_matrix(angle: float, h: int) -> np.ndarray:
@@ -43,13 +49,16 @@ def shear(a: np.ndarray, angle: float) -> np.ndarray:
     return warp_affine(a, shear_matrix(angle, a.shape[0]))
 
 
-def slant_scores(a: np.ndarray, angles: np.ndarray) -> np.ndarray:
-    """Peakiness of the vertical projection profile of ``a`` after undoing each candidate slant."""
-    x, y, w = ink_points(a)
+def slant_scores(x: np.ndarray, y: np.ndarray, w: np.ndarray, angles: np.ndarray) -> np.ndarray:
+    """Peakiness of the vertical projection profile of ink pixels ``(x, y, w)`` after undoing each slant."""
     t = np.tan(np.deg2rad(np.asarray(angles, dtype=np.float64)))
     # Undoing a slant of t moves a pixel to column x + y tan t (up to a constant).
-    coords = x[None, :] + t[:, None] * y[None, :]
-    return profile_peakiness(coords, w)
+    return projection_scores(x, y, w, np.ones_like(t), t)
+
+
+def slant_from_points(x: np.ndarray, y: np.ndarray, w: np.ndarray, max_angle: float = 45.0) -> float:
+    """Slant in degrees of the ink pixels at ``(x, y)`` with weights ``w`` (see :func:`estimate_slant`)."""
+    return refine_search(lambda angles: slant_scores(x, y, w, angles), max_angle, _STEPS)
 
 
 def estimate_slant(a: np.ndarray, max_angle: float = 45.0, work_height: int = WORK_HEIGHT) -> float:
@@ -60,17 +69,13 @@ def estimate_slant(a: np.ndarray, max_angle: float = 45.0, work_height: int = WO
     ``[-max_angle, max_angle]`` on a copy cropped to the ink and downscaled to at most ``work_height``
     rows. An image without ink gives 0.0.
     """
-    a = check_2d(a)
     if not 0.0 <= max_angle < 90.0:
         raise ValueError(f"max_angle must lie in [0, 90) degrees, got {max_angle}")
-    a = crop_to_ink(a, margin=1)
-    if a.shape[0] > work_height:
-        a = resize_to_height(as_float32(a), work_height)
-    return refine_search(lambda angles: slant_scores(a, angles), max_angle, _STEPS)
+    return slant_from_points(*ink_points(work_copy(a, work_height)), max_angle=max_angle)
 
 
 def deslant(a: np.ndarray, angle: float | None = None) -> np.ndarray:
-    """Undo a slant of ``angle`` degrees (estimated with :func:`estimate_slant` when None). Returns float32."""
+    """Undo a slant of ``angle`` degrees (by default the :func:`estimate_slant` estimate). Returns float32."""
     if angle is None:
         angle = estimate_slant(a)
     return shear(a, -angle)

@@ -1,0 +1,51 @@
+"""``python -m htr.lm build INPUT [INPUT ...] --output PATH [--unit char|word] [--order N] [--split S]``.
+
+INPUT is a plain text file (one text line per line), a ``*.tsv`` manifest (its ``text`` column; with
+``--split``, only rows of that split) or NLTK's Brown corpus zip (``*.zip``). Writes the ARPA model to PATH,
+``PATH.json`` (unit, order, statistics) and, for ``--unit word``, ``PATH.lexicon``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+
+from htr.cli import run
+from htr.lm.corpus import read_texts
+from htr.lm.ngram import DEFAULT_ORDER, build_lm
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m htr.lm", description="Build n-gram language models for decoding.")
+    sub = p.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="estimate a modified Kneser-Ney n-gram model and write it as ARPA")
+    b.add_argument("inputs", nargs="+", metavar="INPUT", help="text file, lines.tsv manifest, or Brown corpus zip")
+    b.add_argument("--output", "-o", required=True, metavar="PATH", help="ARPA file to write")
+    b.add_argument("--unit", choices=sorted(DEFAULT_ORDER), default="char", help="tokens: characters or words")
+    b.add_argument("--order", type=int, default=None, help="n-gram order (default: 7 for char, 3 for word)")
+    b.add_argument("--split", default=None, help="use only manifest rows of this split (e.g. train)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m htr.lm``."""
+    args = _parser().parse_args(argv)
+    start = time.perf_counter()
+    meta = build_lm(read_texts(args.inputs, args.split), args.output, unit=args.unit, order=args.order)
+    seconds = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    ngrams = ", ".join(f"{k}-grams {n}" for k, n in enumerate(meta["ngrams"], start=1))
+    print(
+        f"wrote {args.output}: {meta['unit']} {meta['order']}-gram model of {meta['sentences']} lines, "
+        f"{meta['tokens']} tokens, vocabulary {meta['vocab_size']}; {ngrams}"
+    )
+    if any(meta["discount_fallback"]):
+        orders = [k for k, f in enumerate(meta["discount_fallback"], start=1) if f]
+        print(f"note: too little text for Kneser-Ney discounts of order(s) {orders}; used 0.5, 1.0, 1.5")
+    print(f"took {seconds:.1f} s, peak memory {peak_mb:.0f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)
