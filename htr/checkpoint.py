@@ -7,9 +7,11 @@ renamed over the old one, so a crash at any point leaves the previous checkpoint
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import random
+import shutil
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,8 @@ import torch
 
 from htr import CHECKPOINT_FORMAT, __version__
 from htr.errors import CheckpointError
+
+_ZIP_MAGIC = b"PK\x03\x04"
 
 
 def rng_state() -> dict[str, Any]:
@@ -57,27 +61,60 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:  # a full disk, a quota, a vanished folder (torch.save wraps them)
+        why = e.strerror if isinstance(e, OSError) and e.strerror else _first_sentence(e)
+        raise CheckpointError(
+            f"could not write the checkpoint ({why}{_free_space_note(path.parent)}); the previous one, if any, "
+            "is intact",
+            path,
+        ) from e
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+    _fsync_dir(path.parent)
+
+
+def _free_space_note(folder: Path) -> str:
+    """``', 12 MB free on the disk'`` when the disk holding ``folder`` is nearly full, else ''."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return ""
+    return f", {free // 2**20} MB free on the disk" if free < 256 * 2**20 else ""
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (a no-op where folders cannot be opened, e.g. Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a checkpoint written by htr, or raise :class:`CheckpointError` saying what is wrong with it."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError("checkpoint file not found", path)
+        raise CheckpointError(
+            "checkpoint file not found" if not path.is_dir() else "is a folder, not a checkpoint", path
+        )
+    _check_container(path)
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         raise CheckpointError(
-            f"refused to load: the file holds pickled objects, not an htr checkpoint ({str(e).splitlines()[0]})",
+            f"refused to load: the checkpoint holds pickled Python objects, not only tensors and plain values"
+            f"{_unsupported_global(str(e))}; htr loads checkpoints with weights_only=True",
             path,
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
-        raise CheckpointError(
-            f"not a readable checkpoint, perhaps truncated ({str(e).splitlines()[0]})", path
-        ) from None
+    except Exception as e:  # noqa: BLE001 - torch.load raises anything on a damaged file
+        raise CheckpointError(f"not a readable checkpoint, perhaps truncated ({_first_sentence(e)})", path) from None
     if not isinstance(ckpt, dict) or "format" not in ckpt or "model" not in ckpt:
         raise CheckpointError("not an htr checkpoint (no format/model entries)", path)
     if ckpt["format"] != CHECKPOINT_FORMAT:
@@ -87,3 +124,32 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             path,
         )
     return ckpt
+
+
+def _check_container(path: Path) -> None:
+    """Refuse an empty, truncated or foreign file before torch reads it (torch.save writes a zip archive)."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(4)
+    except OSError as e:
+        raise CheckpointError(f"checkpoint file cannot be read ({e.strerror})", path) from None
+    if not head:
+        raise CheckpointError("checkpoint file is empty (0 bytes)", path)
+    if head != _ZIP_MAGIC:
+        raise CheckpointError("not a checkpoint: the file is not in the format torch.save writes", path)
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError("checkpoint is truncated or damaged (its zip directory is missing)", path)
+
+
+def _unsupported_global(message: str) -> str:
+    """``' (GLOBAL module.Class)'`` from torch's weights-only refusal, if it names the offending object."""
+    for line in message.splitlines():
+        if "GLOBAL" in line:
+            return f" ({line[line.index('GLOBAL') :].split(' was ')[0].strip()})"
+    return ""
+
+
+def _first_sentence(e: BaseException) -> str:
+    """The first line of an exception message, cut at its first sentence."""
+    line = (str(e).splitlines() or [type(e).__name__])[0]
+    return line.split(". ")[0].rstrip(".") or type(e).__name__

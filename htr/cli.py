@@ -22,6 +22,18 @@ def add_decoder_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
 
 
+def add_backend_arg(parser: argparse.ArgumentParser) -> None:
+    """``--backend torch|onnxruntime`` (default: onnxruntime for a ``.onnx`` checkpoint, else torch)."""
+    parser.add_argument(
+        "--backend",
+        choices=["torch", "onnxruntime"],
+        default=None,
+        help="run the model with PyTorch or onnxruntime (CPU); onnxruntime takes a .onnx file from "
+        "`python -m htr.export`, or exports a .pt checkpoint once to CKPT.onnx next to it "
+        "(default: onnxruntime for .onnx, else torch)",
+    )
+
+
 def decode_config(args: argparse.Namespace) -> DecodeConfig:
     """The decoder the command-line options ask for."""
     cfg = DecodeConfig()

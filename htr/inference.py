@@ -1,7 +1,14 @@
-"""Running a trained model: build it from a checkpoint, feed it batches of lines, decode the output."""
+"""Running a trained model: build it from a checkpoint, feed it batches of lines, decode the output.
+
+Two backends give the same per-line log-probabilities: PyTorch (:class:`LoadedModel`, from a ``.pt`` checkpoint)
+and onnxruntime (:class:`OnnxModel`, from a ``.onnx`` file written by ``python -m htr.export``, or exported on
+the fly from a ``.pt`` checkpoint and cached next to it as ``CKPT.onnx``, see :func:`htr.export.onnx_for_checkpoint`).
+"""
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +23,12 @@ from htr.checkpoint import load_checkpoint
 from htr.config import ModelConfig
 from htr.data.dataset import collate
 from htr.decode import DecodeConfig, Hypothesis, make_decoder
-from htr.errors import CheckpointError
+from htr.errors import CheckpointError, HTRError
 from htr.model import CRNN
 from htr.preprocess.pipeline import PreprocessConfig
 
 DEFAULT_MODEL = Path(__file__).parent / "models" / "default.pt"
+BACKENDS = ("torch", "onnxruntime")
 
 
 def structured(schema: type, values: Any) -> Any:
@@ -38,16 +46,106 @@ class LoadedModel:
     config: dict[str, Any]
     path: Path
 
+    def log_probs(self, images: torch.Tensor, widths: torch.Tensor) -> list[np.ndarray]:
+        """Per-line log-probabilities, each (T_i, C) float32, for a padded batch (see :func:`lines_to_batch`)."""
+        return forward_log_probs(self.model, images, widths)
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
-    """Load a checkpoint for inference; ``"default"`` names the model shipped with htr."""
-    if str(path) == "default":
-        path = DEFAULT_MODEL
-        if not path.is_file():
-            raise CheckpointError(
-                "no default model is installed with this copy of htr; train one with `python -m htr.train` "
-                "and pass --checkpoint runs/<run>/best.pt"
-            )
+
+def physical_cores() -> int:
+    """Physical cores among the CPUs this process may run on (hyper-threads counted once)."""
+    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+    cores = set()
+    for cpu in cpus:
+        topo = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+        try:
+            cores.add(((topo / "physical_package_id").read_text(), (topo / "core_id").read_text()))
+        except OSError:
+            cores.add(("cpu", str(cpu)))
+    return max(1, len(cores))
+
+
+class OnnxModel:
+    """An exported model run by onnxruntime on the CPU, with what :class:`LoadedModel` offers besides ``model``:
+    ``charset``, ``preprocess``, ``config`` (``{"model": ...}``), ``path`` and :meth:`log_probs`.
+
+    The session runs nodes sequentially, each on ``threads`` intra-op threads (default: one per physical core).
+    """
+
+    def __init__(self, source: str | Path | bytes, path: str | Path | None = None, threads: int | None = None) -> None:
+        import onnxruntime as ort  # only this backend needs it
+
+        self.path = Path(path if path is not None else source if not isinstance(source, bytes) else "<memory>")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or physical_cores()
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.log_severity_level = 3  # errors only
+        model = source if isinstance(source, bytes) else str(source)
+        try:
+            self.session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime's errors derive from Exception only
+            raise CheckpointError(f"not a readable ONNX model ({str(e).splitlines()[0]})", self.path) from None
+        meta = self.session.get_modelmeta().custom_metadata_map
+        try:
+            self.charset = Charset(json.loads(meta["charset"]))
+            self.preprocess: PreprocessConfig = structured(PreprocessConfig, json.loads(meta["preprocess"]))
+            self.config: dict[str, Any] = {"model": json.loads(meta.get("model", "{}"))}
+        except (KeyError, ValueError, TypeError) as e:
+            raise CheckpointError(f"not an ONNX model exported by htr (metadata: {e})", self.path) from None
+
+    def log_probs(self, images: torch.Tensor | np.ndarray, widths: torch.Tensor | np.ndarray) -> list[np.ndarray]:
+        """Per-line log-probabilities, each (T_i, C) float32, for a padded batch (see :func:`lines_to_batch`)."""
+        feed = {"images": np.asarray(images, dtype=np.float32), "widths": np.asarray(widths, dtype=np.int64)}
+        log_probs, lengths = self.session.run(["log_probs", "lengths"], feed)  # (T, N, C), (N,)
+        return [log_probs[: int(n), i] for i, n in enumerate(lengths)]
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """``path``, or the model shipped with htr for ``"default"``."""
+    if str(path) != "default":
+        return Path(path)
+    if not DEFAULT_MODEL.is_file():
+        raise CheckpointError(
+            "no default model is installed with this copy of htr; train one with `python -m htr.train` "
+            "and pass --checkpoint runs/<run>/best.pt"
+        )
+    return DEFAULT_MODEL
+
+
+def load_model(
+    path: str | Path, device: str | torch.device = "cpu", backend: str | None = None
+) -> LoadedModel | OnnxModel:
+    """Load a model for inference; ``"default"`` names the model shipped with htr.
+
+    ``backend`` is ``"torch"`` or ``"onnxruntime"``; by default onnxruntime for a ``.onnx`` file, else torch.
+    onnxruntime with a ``.pt`` checkpoint exports it first (cached as ``CKPT.onnx`` next to it when possible).
+    """
+    path = resolve_checkpoint(path)
+    backend = backend or ("onnxruntime" if path.suffix == ".onnx" else "torch")
+    if backend not in BACKENDS:
+        raise HTRError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
+    if backend == "onnxruntime":
+        return load_onnx(path, device)
+    if path.suffix == ".onnx":
+        raise CheckpointError("an ONNX model runs with the onnxruntime backend, not torch", path)
+    return load_torch(path, device)
+
+
+def load_onnx(path: Path, device: str | torch.device = "cpu") -> OnnxModel:
+    """An :class:`OnnxModel` from a ``.onnx`` file, or from a ``.pt`` checkpoint exported (and cached) first."""
+    if torch.device(device).type != "cpu":
+        raise HTRError(f"the onnxruntime backend runs on the CPU, not {device}; use the torch backend for it")
+    if not path.is_file():
+        raise CheckpointError("model file not found", path)
+    if path.suffix == ".onnx":
+        return OnnxModel(path)
+    from htr.export import onnx_for_checkpoint  # htr.export imports this module
+
+    return OnnxModel(onnx_for_checkpoint(path), path=path)
+
+
+def load_torch(path: Path, device: str | torch.device = "cpu") -> LoadedModel:
+    """A :class:`LoadedModel` from a checkpoint written by ``python -m htr.train``."""
     ckpt = load_checkpoint(path)
     try:
         config = ckpt["config"]
@@ -88,7 +186,7 @@ def forward_log_probs(model: CRNN, images: torch.Tensor, widths: torch.Tensor) -
 
 
 def recognize_lines(
-    loaded: LoadedModel,
+    loaded: LoadedModel | OnnxModel,
     arrays: Sequence[np.ndarray],
     decode_cfg: DecodeConfig | None = None,
     batch_size: int = 16,
@@ -101,6 +199,6 @@ def recognize_lines(
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
         batch = lines_to_batch([arrays[i] for i in idx])
-        for i, lp in zip(idx, forward_log_probs(loaded.model, batch["images"], batch["widths"]), strict=True):
+        for i, lp in zip(idx, loaded.log_probs(batch["images"], batch["widths"]), strict=True):
             results[i] = decoder.decode(lp)
     return results  # type: ignore[return-value]

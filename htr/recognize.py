@@ -3,6 +3,12 @@
 Prints one recognized text per image, in order. Arguments may be files, folders (their images, sorted) or
 glob patterns. An image that cannot be read gets one sentence on stderr naming it; the others are still
 recognized, and the exit status is 1.
+
+``--backend onnxruntime`` (the default for a ``.onnx`` checkpoint) runs the model with onnxruntime on the CPU.
+The checkpoint is then a ``.onnx`` file from ``python -m htr.export`` (all it needs: the charset and
+preprocessing settings are in its metadata), or a ``.pt`` checkpoint, exported on first use and cached next to
+it as ``CKPT.onnx`` (``best.pt`` -> ``best.pt.onnx``, exported again when the checkpoint changes; kept in memory
+only when that folder is not writable).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from htr.cli import add_decoder_args, decode_config, run
+from htr.cli import add_backend_arg, add_decoder_args, decode_config, run
 from htr.data.lines import preprocess_file
 from htr.errors import HTRError, ImageError
 from htr.inference import load_model, recognize_lines
@@ -47,13 +53,16 @@ def main() -> int:
     """Command-line entry point."""
     p = argparse.ArgumentParser(prog="python -m htr.recognize", description=__doc__.split("\n\n")[0])
     p.add_argument("images", nargs="+", help="line images, folders or glob patterns")
-    p.add_argument("--checkpoint", default="default", help="a checkpoint (default: the model shipped with htr)")
+    p.add_argument(
+        "--checkpoint", default="default", help="a checkpoint, .pt or .onnx (default: the model shipped with htr)"
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per image: image, text, confidence")
     p.add_argument("--chars", action="store_true", help="with --json: per-character confidences")
     add_decoder_args(p)
+    add_backend_arg(p)
     args = p.parse_args()
     paths = expand_inputs(args.images)
-    loaded = load_model(args.checkpoint, args.device)
+    loaded = load_model(args.checkpoint, args.device, args.backend)
     arrays: list[np.ndarray] = []
     good: list[Path] = []
     failed = 0

@@ -30,7 +30,7 @@ from tqdm import tqdm
 from htr.charset import Charset
 from htr.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from htr.config import Config
-from htr.data.dataset import BucketBatchSampler, build_dataset, collate, ctc_min_frames
+from htr.data.dataset import BucketBatchSampler, SkipReport, build_dataset, collate, ctc_min_frames
 from htr.data.lines import LineStore
 from htr.data.sources import load_split
 from htr.decode import GreedyDecoder
@@ -54,6 +54,8 @@ class _StopFlag:
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
+        if self.set:  # a second signal: stop now (the checkpoints already written are intact)
+            raise KeyboardInterrupt
         self.set = True
 
     def __exit__(self, *exc: Any) -> None:
@@ -136,13 +138,13 @@ def _datasets(cfg: Config, charset: Charset | None, model_stride: int, rank: int
     say(train_report.summary("train"))
     say(val_report.summary("val"))
     for name, rep in (("training", train_report), ("validation", val_report)):
-        if rep.n_skipped > cfg.train.max_bad_fraction * rep.total:
+        if rep.n_skipped > cfg.train.max_bad_fraction * rep.total or rep.n_skipped == rep.total:
             raise DataError(
                 f"{rep.n_skipped} of {rep.total} {name} lines are unusable, more than "
                 f"train.max_bad_fraction={cfg.train.max_bad_fraction} (reasons above); fix the data or raise it",
                 cfg.data.root,
             )
-    return charset, train_ds, val_ds
+    return charset, train_ds, val_ds, train_report, val_report
 
 
 def validate(model: CRNN, loader: DataLoader, device: torch.device, decoder: GreedyDecoder) -> dict[str, Any]:
@@ -172,7 +174,7 @@ def validate(model: CRNN, loader: DataLoader, device: torch.device, decoder: Gre
 def train(cfg: Config | DictConfig) -> dict[str, Any]:
     """Train a model as ``cfg`` says; return the best validation CER, epochs run and checkpoint paths."""
     if not isinstance(cfg, Config):
-        cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config), cfg))
+        cfg = _typed_config(cfg)
     device, rank, world = _setup_distributed(cfg)
     is_main = rank == 0
 
@@ -191,7 +193,7 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
             OmegaConf.merge(OmegaConf.structured(type(cfg.model)), resume["config"]["model"])
         )
     probe = CRNN(cfg.model, 2)
-    charset, train_ds, val_ds = _datasets(
+    charset, train_ds, val_ds, train_report, val_report = _datasets(
         cfg, Charset(resume["charset"]) if resume else None, probe.width_stride, rank, world, say
     )
     model = CRNN(cfg.model, len(charset)).to(device)
@@ -202,11 +204,17 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
         bucketing=cfg.data.bucketing,
     )  # fmt: skip
     pin = device.type == "cuda"
+    # Each DataLoader draws a worker seed from its generator whenever it starts an epoch; giving it its own
+    # keeps that draw off the global torch RNG (dropout's), so a run resumed mid-epoch stays bit-identical.
     train_loader = DataLoader(
-        train_ds, batch_sampler=sampler, collate_fn=collate, num_workers=cfg.data.num_workers, pin_memory=pin
-    )
+        train_ds, batch_sampler=sampler, collate_fn=collate, num_workers=cfg.data.num_workers, pin_memory=pin,
+        generator=torch.Generator().manual_seed(cfg.train.seed),
+    )  # fmt: skip
     val_sampler = BucketBatchSampler(val_ds.widths, cfg.data.batch_size, shuffle=False)
-    val_loader = DataLoader(val_ds, batch_sampler=val_sampler, collate_fn=collate, num_workers=cfg.data.num_workers)
+    val_loader = DataLoader(
+        val_ds, batch_sampler=val_sampler, collate_fn=collate, num_workers=cfg.data.num_workers,
+        generator=torch.Generator().manual_seed(cfg.train.seed),
+    )  # fmt: skip
 
     optimizer = _make_optimizer(cfg, model)
     steps_per_epoch = len(sampler)
@@ -257,6 +265,7 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
 
     start_time = time.time()
     stop_reason = None
+    failed = False  # stopped by repeated non-finite steps
     with _StopFlag() as stop:
         while state["epoch"] < cfg.train.max_epochs and stop_reason is None:
             epoch = state["epoch"]
@@ -290,6 +299,7 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
                     optimizer.zero_grad(set_to_none=True)
                     scaler.update()
                     if state["nonfinite"] > cfg.train.max_nonfinite_steps:
+                        failed = True
                         stop_reason = (
                             f"{state['nonfinite']} steps had a non-finite loss or gradient (more than "
                             f"train.max_nonfinite_steps); lower optim.lr or check the data"
@@ -312,7 +322,8 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
                 if _any_rank(stop.set, device, world):
                     if is_main:
                         path = checkpoint("last.pt")
-                        say(f"interrupted: wrote {path}; resume with train.resume={path}")
+                        say(f"interrupted: wrote {path}; to continue, run the same command with train.resume={path}")
+                    logger.close()
                     return {"interrupted": True, "last": str(out_dir / "last.pt"), "best_cer": state["best_cer"]}
                 if (
                     is_main
@@ -335,7 +346,7 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
                 say(
                     f"epoch {state['epoch']} step {state['step']}: val loss {metrics['loss']:.3f} CER "
                     f"{metrics['cer']:.4f} WER {metrics['wer']:.4f} lr {optimizer.param_groups[0]['lr']:.2e} "
-                    f"({time.time() - start_time:.0f} s)"
+                    f"({time.time() - start_time:.0f} s)" + _skipped_note(train_report, val_report, state["nonfinite"])
                 )
             if scheduler is not None and cfg.optim.scheduler == "plateau" and epoch_done:
                 scheduler.step(cer)
@@ -353,7 +364,10 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
                 checkpoint("last.pt")
     logger.close()
     reason = stop_reason or "reached train.max_epochs"
-    say(f"done: {reason}; best val CER {state['best_cer']:.4f}; {out_dir / 'best.pt'}")
+    for name, report in (("train", train_report), ("val", val_report)):
+        if report.n_skipped:  # listed again at the end: the list printed at the start has long scrolled away
+            say(report.summary(name))
+    say(f"{'stopped' if failed else 'done'}: {reason}; best val CER {state['best_cer']:.4f}; {out_dir / 'best.pt'}")
     if world > 1:
         dist.destroy_process_group()
     return {
@@ -363,6 +377,9 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
         "best": str(out_dir / "best.pt"),
         "last": str(out_dir / "last.pt"),
         "stop_reason": stop_reason,
+        "failed": failed,
+        "nonfinite_steps": state["nonfinite"],
+        "skipped": {"train": train_report.skipped, "val": val_report.skipped},
     }
 
 
@@ -382,14 +399,144 @@ def _broadcast(value: float, device: torch.device, world: int) -> float:
     return float(t.item())
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="config")
-def main(cfg: DictConfig) -> None:
-    """Hydra entry point."""
+def _skipped_note(train_report: SkipReport, val_report: SkipReport, nonfinite: int) -> str:
+    """What the epoch line adds about lines left out and steps skipped (empty when there were none)."""
+    parts = [f"{r.n_skipped} {name} lines" for name, r in (("train", train_report), ("val", val_report)) if r.n_skipped]
+    note = f"; skipped {' and '.join(parts)} (listed at the start)" if parts else ""
+    return note + (f"; non-finite steps skipped so far: {nonfinite}" if nonfinite else "")
+
+
+# ------------------------------------------------------------------------- command line and config checks
+
+_KEYS_HINT = "see `python -m htr.train --cfg job` for the valid keys and their values"
+_GROUPS = ("data", "model", "optim", "decode", "experiment", "debug")
+
+
+def _schema() -> dict[str, Any]:
+    """The config schema as nested plain dicts (defaults as values)."""
+    return OmegaConf.to_container(OmegaConf.structured(Config), resolve=False)  # type: ignore[return-value]
+
+
+def _flat_keys(tree: dict[str, Any], prefix: str = "") -> list[str]:
+    """Every dotted key of a nested dict, sections included."""
+    keys = []
+    for k, v in tree.items():
+        keys.append(prefix + k)
+        if isinstance(v, dict):
+            keys += _flat_keys(v, f"{prefix}{k}.")
+    return keys
+
+
+def _unknown_keys(tree: Any, schema: Any, prefix: str = "") -> list[str]:
+    """Dotted keys of ``tree`` that the schema lacks (below an empty schema dict anything goes)."""
+    if not isinstance(tree, dict) or not isinstance(schema, dict) or not schema:
+        return []
+    out = []
+    for k, v in tree.items():
+        if k not in schema:
+            out.append(f"{prefix}{k}")
+        else:
+            out += _unknown_keys(v, schema[k], f"{prefix}{k}.")
+    return out
+
+
+def unknown_key_message(key: str) -> str:
+    """``unknown config key 'train.max_epoch' (did you mean 'train.max_epochs'?); see ...``."""
+    import difflib
+
+    close = difflib.get_close_matches(key, _flat_keys(_schema()), n=1, cutoff=0.6)
+    guess = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown config key {key!r}{guess}; {_KEYS_HINT}"
+
+
+def _typed_config(cfg: DictConfig) -> Config:
+    """``cfg`` as a :class:`Config`; a key the schema lacks or a value of the wrong type is an :class:`HTRError`.
+
+    Hydra checks plain overrides against the schema, but ``+key=value`` adds keys past it; they are refused here.
+    """
+    from omegaconf.errors import ValidationError
+
+    tree = OmegaConf.to_container(cfg, resolve=False) if OmegaConf.is_config(cfg) else cfg
+    unknown = _unknown_keys(tree, _schema())
+    if unknown:
+        raise HTRError(unknown_key_message(unknown[0]))
     try:
-        train(cfg)
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config), cfg))  # type: ignore[return-value]
+    except ValidationError as e:
+        raise HTRError(f"config key {e.full_key}: {str(e.msg).splitlines()[0]}; {_KEYS_HINT}") from None
+
+
+def config_hint(overrides: list[str]) -> str | None:
+    """htr's hint for the first command-line override that names an unknown key or gives a value of the wrong
+    type (printed after Hydra's own message); None when no override is at fault."""
+    import json
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+    from omegaconf import ListConfig
+    from omegaconf.errors import OmegaConfBaseException
+
+    parser, parsed = OverridesParser.create(), []
+    for arg in overrides:
+        # Flags (--cfg job) and overrides Hydra cannot parse (its message says why) get no hint.
+        with contextlib.suppress(HydraException):
+            parsed += parser.parse_overrides([arg]) if not arg.startswith("-") else []
+    schema = OmegaConf.structured(Config)
+    for o in parsed:
+        key = o.key_or_group
+        # Config groups (data=copiste) name files; Hydra's message already lists the choices.
+        if o.is_delete() or key in _GROUPS or key.split(".")[0] in ("hydra", "experiment", "debug"):
+            continue
+        try:
+            known = OmegaConf.select(schema, key, default=_ABSENT) is not _ABSENT
+        except OmegaConfBaseException:
+            known = False
+        if not known:
+            return unknown_key_message(key)
+        try:
+            OmegaConf.update(schema, key, o.value(), merge=True)
+        except OmegaConfBaseException as e:
+            default = OmegaConf.select(OmegaConf.structured(Config), key)
+            if isinstance(default, (DictConfig, ListConfig)):
+                default = OmegaConf.to_container(default)
+            return (
+                f"{key}={o.get_value_element_as_str()} is not a valid value ({str(e).splitlines()[0]}); "
+                f"it takes a value like {key}={json.dumps(default, separators=(',', ':'))}"
+            )
+    return None
+
+
+_ABSENT = object()
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def _hydra_main(cfg: DictConfig) -> None:
+    """Run :func:`train`; htr's errors become one ``htr: ...`` line (exit 2), a failed run exits 1."""
+    try:
+        result = train(cfg)
     except HTRError as e:
         print(f"htr: {e}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:
+        last = Path(cfg.train.out_dir) / "last.pt"
+        resume = f"; resume with train.resume={last}" if last.is_file() else ""
+        print(f"htr: interrupted; the checkpoints already written are intact{resume}", file=sys.stderr)
+        sys.exit(130)
+    if result.get("failed"):
+        print(f"htr: training stopped: {result['stop_reason']}", file=sys.stderr)
+        sys.exit(1)
+
+
+def main() -> None:
+    """``python -m htr.train [overrides]``: Hydra's message for a bad override comes with htr's hint."""
+    try:
+        _hydra_main()
+    except SystemExit as e:
+        if e.code == 1:  # Hydra's own failure (htr's errors exit 2)
+            hint = config_hint(sys.argv[1:])
+            if hint:
+                print(f"htr: {hint}", file=sys.stderr)
+        raise
 
 
 if __name__ == "__main__":

@@ -68,3 +68,22 @@ def test_checkpoint_is_self_describing_and_weights_only(tmp_path):
     assert ckpt["preprocess"]["height"] == 32
     assert {"optimizer", "rng", "state", "htr_version", "format"} <= set(ckpt)
     assert (tmp_path / "run" / "tensorboard").is_dir()
+
+
+def test_ddp_under_torchrun_on_cpu(tmp_path):
+    """Two gloo processes: each takes half the batches; rank 0 validates and writes the checkpoints."""
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    tsv = write_tsv_dataset(tmp_path / "d", {"train": WORDS * 2, "val": WORDS[:2]})
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "htr.train", "data=copiste",
+           f"data.root={tsv}", f"train.out_dir={tmp_path / 'run'}", f"data.cache_dir={tmp_path / 'cache'}",
+           "train.max_epochs=2", "data.batch_size=4", "train.progress=false", *TINY_MODEL]  # fmt: skip
+    p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=240)
+    assert p.returncode == 0, p.stderr[-3000:]
+    state = load_checkpoint(tmp_path / "run" / "last.pt")["state"]
+    # 16 lines in batches of 4 = 4 batches per epoch, 2 per rank: 4 steps in 2 epochs.
+    assert state["step"] == 4 and state["epoch"] == 2
+    assert p.stdout.count("epoch 1 step 2") == 1  # only rank 0 reports

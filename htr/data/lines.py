@@ -22,11 +22,18 @@ from htr.errors import HTRError
 from htr.imageio import load_image
 from htr.preprocess.pipeline import PreprocessConfig, preprocess_line
 
+#: Narrower lines (a tall sliver of an image) are padded on the right with background to this width, so the
+#: model's pooling (up to 8 columns per output frame) never meets an empty input.
+MIN_WIDTH = 16
+
 
 def preprocess_file(path: Path, cfg: PreprocessConfig) -> np.ndarray:
-    """Load and preprocess one line image into a uint8 array (height, W), ink high, background 0."""
+    """Load and preprocess one line image into a uint8 array (height, W >= MIN_WIDTH), ink high, background 0."""
     a = preprocess_line(load_image(path), cfg)
-    return np.clip(np.rint(a * 255.0), 0, 255).astype(np.uint8)
+    a = np.clip(np.rint(a * 255.0), 0, 255).astype(np.uint8)
+    if a.shape[1] < MIN_WIDTH:
+        a = np.pad(a, ((0, 0), (0, MIN_WIDTH - a.shape[1])))
+    return a
 
 
 def _work(args: tuple[str, PreprocessConfig]) -> np.ndarray | str:

@@ -119,7 +119,7 @@ class LabelTokens:
         return cls(tuple(labels), tuple(tokens), blank, space)
 
     def unseen(self, vocab: Container[str]) -> list[str]:
-        """Labels (other than the blank) whose LM token is not in ``vocab``: the LM scores them as ``<unk>``."""
+        """Labels (but the blank) whose LM token is not in ``vocab``: the LM scores them as ``<unk>``."""
         pairs = enumerate(zip(self.labels, self.tokens, strict=True))
         return [lab for i, (lab, tok) in pairs if i != self.blank and tok not in vocab]
 

@@ -15,15 +15,23 @@ from htr.cli import run
 from htr.lm.corpus import read_texts
 from htr.lm.ngram import DEFAULT_ORDER, build_lm
 
+KENLM_MAX_ORDER = 6
+
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m htr.lm", description="Build n-gram language models for decoding.")
+    p = argparse.ArgumentParser(
+        prog="python -m htr.lm", description="Build n-gram language models for decoding."
+    )
     sub = p.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="estimate a modified Kneser-Ney n-gram model and write it as ARPA")
-    b.add_argument("inputs", nargs="+", metavar="INPUT", help="text file, lines.tsv manifest, or Brown corpus zip")
+    b.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="text file, lines.tsv manifest, or Brown corpus zip"
+    )
     b.add_argument("--output", "-o", required=True, metavar="PATH", help="ARPA file to write")
-    b.add_argument("--unit", choices=sorted(DEFAULT_ORDER), default="char", help="tokens: characters or words")
-    b.add_argument("--order", type=int, default=None, help="n-gram order (default: 7 for char, 3 for word)")
+    b.add_argument(
+        "--unit", choices=sorted(DEFAULT_ORDER), default="char", help="tokens: characters or words"
+    )
+    b.add_argument("--order", type=int, default=None, help="n-gram order (default: 6 for char, 3 for word)")
     b.add_argument("--split", default=None, help="use only manifest rows of this split (e.g. train)")
     return p
 
@@ -43,6 +51,13 @@ def main(argv: list[str] | None = None) -> int:
     if any(meta["discount_fallback"]):
         orders = [k for k, f in enumerate(meta["discount_fallback"], start=1) if f]
         print(f"note: too little text for Kneser-Ney discounts of order(s) {orders}; used 0.5, 1.0, 1.5")
+    if meta["order"] > KENLM_MAX_ORDER:
+        print(
+            f"note: KenLM as pip builds it (kenlm, flashlight-text) loads models up to order "
+            f"{KENLM_MAX_ORDER}; decoding with this {meta['order']}-gram model needs KenLM compiled with "
+            f"KENLM_MAX_ORDER >= {meta['order']} (kenlm: MAX_ORDER={meta['order']} pip install --no-binary "
+            f"kenlm --no-cache-dir --force-reinstall kenlm; flashlight-text: a source build)"
+        )
     print(f"took {seconds:.1f} s, peak memory {peak_mb:.0f} MB")
     return 0
 

@@ -105,7 +105,7 @@ def read_brown(path: Path) -> Iterator[str]:
 
 
 def read_texts(inputs: Iterable[str | Path], split: str | None = None) -> Iterator[str]:
-    """Text lines of every input: ``*.zip`` is the Brown corpus, ``*.tsv`` a manifest, anything else plain text.
+    """Text lines of every input: ``*.zip`` is the Brown corpus, ``*.tsv`` a manifest, others plain text.
 
     ``split`` applies to manifests only.
     """

@@ -35,6 +35,8 @@ from htr.lm.files import lexicon_path, update_meta, write_lexicon
 
 UNK_ID, BOS_ID, EOS_ID = 0, 1, 2
 FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)
+# Char 6-grams: 6 is the highest order that KenLM as built by pip (kenlm, flashlight-text) can load.
+DEFAULT_ORDER = {"char": 6, "word": 3}
 _LOG10_FLOOR = -99.0
 
 
@@ -112,7 +114,9 @@ def count_ngrams(vocab: list[str], ids: np.ndarray, order: int) -> NGramCounts:
     starts = np.flatnonzero(is_bos)
     pos = np.arange(n, dtype=np.int64) - starts[np.cumsum(is_bos) - 1]  # offset from the sentence's <s>
     none = np.full(v, -1, dtype=np.int64)
-    uni = OrderCounts(none, np.arange(v, dtype=np.int64), none, np.bincount(ids, minlength=v), np.arange(v) == BOS_ID)
+    uni = OrderCounts(
+        none, np.arange(v, dtype=np.int64), none, np.bincount(ids, minlength=v), np.arange(v) == BOS_ID
+    )
     orders = [uni]
     cur = ids.astype(np.int64)  # id of the (k-1)-gram ending at each position (-1: none)
     for k in range(2, order + 1):
@@ -130,7 +134,7 @@ def count_ngrams(vocab: list[str], ids: np.ndarray, order: int) -> NGramCounts:
 
 
 def adjusted_counts(counts: NGramCounts) -> list[np.ndarray]:
-    """Kneser-Ney adjusted counts per order (raw counts for the top order and for n-grams starting with <s>)."""
+    """Kneser-Ney adjusted counts per order (raw counts for the top order and n-grams starting with <s>)."""
     out = []
     top = len(counts.orders)
     for k, o in enumerate(counts.orders, start=1):
@@ -146,7 +150,9 @@ def adjusted_counts(counts: NGramCounts) -> list[np.ndarray]:
     return out
 
 
-def compute_discounts(adjusted: np.ndarray) -> tuple[tuple[float, float, float], tuple[int, int, int, int], bool]:
+def compute_discounts(
+    adjusted: np.ndarray,
+) -> tuple[tuple[float, float, float], tuple[int, int, int, int], bool]:
     """Modified Kneser-Ney discounts ``(D1, D2, D3+)`` of one order from its adjusted counts.
 
     Returns the discounts, the count-of-counts ``(t1, t2, t3, t4)`` and whether the fallback was used.
@@ -216,7 +222,9 @@ def write_arpa(path: str | Path, counts: NGramCounts, model: KneserNey) -> None:
             if k == 1:
                 texts = names
             else:
-                texts = [prev[p] + " " + names[w] for p, w in zip(o.prefix.tolist(), o.word.tolist(), strict=True)]
+                texts = [
+                    prev[p] + " " + names[w] for p, w in zip(o.prefix.tolist(), o.word.tolist(), strict=True)
+                ]
             _write_order(f, texts, model.log10_prob[k - 1], model.log10_backoff[k - 1])
             prev = texts
         f.write("\n\\end\\\n")
@@ -234,13 +242,10 @@ def _write_order(f, texts: list[str], logp: np.ndarray, logbo: np.ndarray, chunk
         f.write("".join(lines))
 
 
-DEFAULT_ORDER = {"char": 7, "word": 3}
-
-
 def build_lm(texts: Iterable[str], output: str | Path, unit: str = "char", order: int | None = None) -> dict:
     """Estimate an n-gram model of ``texts`` (normalized text lines) and write ``output`` (ARPA) and sidecars.
 
-    ``unit="char"``: tokens are characters, the space is ``|`` (default order 7). ``unit="word"``: tokens are
+    ``unit="char"``: tokens are characters, the space is ``|`` (default order 6). ``unit="word"``: tokens are
     space-separated words (default order 3), and ``output.lexicon`` spells each word for the decoder.
     ``output.json`` records the unit, order and statistics (any tuned values in it are dropped: they belong to
     the previous model). Returns that dict.

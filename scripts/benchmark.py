@@ -1,0 +1,220 @@
+#!/usr/bin/env python3
+"""Speed and memory of htr on this machine, as JSON lines on stdout.
+
+    python scripts/benchmark.py --quick                 # under 5 minutes on 2 cores
+    python scripts/benchmark.py --models small cpu puigcerver --train-steps 30
+
+Measures, per model config, on real lines (../shared/data/copiste, else generated synthetic lines):
+- training throughput (lines/s) and the padded-pixel fraction over a fixed number of steps after warm-up;
+- recognition throughput (lines/s) at batch 1 and 16, with and without preprocessing (torch backend);
+- greedy / beam / beam+LM decoding time per line (when the decoders are installed);
+- parameter count, threads, and the peak RSS of each measurement (each runs in its own process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+COPISTE = REPO.parent / "shared" / "data" / "copiste" / "lines.tsv"
+
+
+def _model_cfg(name: str):  # noqa: ANN202
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    import htr.config  # noqa: F401
+    from htr.config import ModelConfig
+
+    with initialize_config_module("htr.conf", version_base="1.3"):
+        cfg = compose("config", overrides=[f"model={name}", "train.out_dir=/tmp/x"])
+    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(ModelConfig), cfg.model))
+
+
+def _samples(n: int, split: str):  # noqa: ANN202
+    from htr.data.readers import read_dataset
+
+    if COPISTE.is_file():
+        return read_dataset(COPISTE, split=split)[:n], "copiste"
+    from htr.data.synthetic import generate_dataset
+
+    tsv = generate_dataset(REPO / "data" / "synthetic", 2000, 200, 200, seed=0)
+    return read_dataset(tsv, split=split)[:n], "synthetic"
+
+
+def _store(samples, height: int):  # noqa: ANN001, ANN202
+    from htr.data.lines import LineStore
+    from htr.preprocess.pipeline import PreprocessConfig
+
+    return LineStore.build(samples, PreprocessConfig(height=height), REPO / ".cache" / "htr")
+
+
+def bench_train(model: str, steps: int, warmup: int, batch_size: int) -> dict:
+    """Training lines/s and padding fraction with the bucketing sampler."""
+    import torch
+    import torch.nn.functional as F
+
+    from htr.charset import Charset
+    from htr.data.dataset import BucketBatchSampler, build_dataset, collate, padding_fraction
+    from htr.model import CRNN, count_parameters
+
+    mcfg = _model_cfg(model)
+    samples, source = _samples((steps + warmup) * batch_size * 4, "train")
+    store = _store(samples, mcfg.height)
+    charset = Charset.from_texts(s.text for s in samples)
+    net = CRNN(mcfg, len(charset))
+    ds, _ = build_dataset(samples, store, charset, lambda w, ids: w // net.width_stride >= max(len(ids), 1))
+    sampler = BucketBatchSampler(ds.widths, batch_size, seed=0)
+    batches = sampler.batches()[: steps + warmup]
+    opt = torch.optim.Adam(net.parameters(), 1e-3)
+    net.train()
+    lines, t0 = 0, None
+    for k, idx in enumerate(batches):
+        if k == warmup:
+            t0, lines = time.perf_counter(), 0
+        b = collate([ds[i] for i in idx])
+        lp, lengths = net(b["images"], b["widths"])
+        loss = F.ctc_loss(lp, b["targets"], lengths, b["target_lengths"], zero_infinity=True)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        lines += len(idx)
+    dt = time.perf_counter() - t0
+    return {
+        "what": "train",
+        "model": model,
+        "data": source,
+        "batch_size": batch_size,
+        "steps": len(batches) - warmup,
+        "lines_per_s": round(lines / dt, 2),
+        "padding_fraction": round(padding_fraction(ds.widths, batches[warmup:]), 4),
+        "params": count_parameters(net),
+    }
+
+
+def bench_recognize(model: str, n_lines: int, batch_size: int, include_preprocess: bool) -> dict:
+    """Recognition lines/s (greedy), optionally counting image loading and preprocessing."""
+    import torch
+
+    from htr.charset import Charset
+    from htr.data.lines import preprocess_file
+    from htr.decode import DecodeConfig
+    from htr.inference import LoadedModel, recognize_lines
+    from htr.model import CRNN
+    from htr.preprocess.pipeline import PreprocessConfig
+
+    mcfg = _model_cfg(model)
+    samples, source = _samples(n_lines, "test")
+    charset = Charset.from_texts(s.text for s in samples)
+    pre = PreprocessConfig(height=mcfg.height)
+    loaded = LoadedModel(CRNN(mcfg, len(charset)).eval(), charset, pre, {}, Path("random"))
+    arrays = None if include_preprocess else [_store(samples, mcfg.height)[i] for i in range(len(samples))]
+    recognize_lines(loaded, [preprocess_file(samples[0].image, pre)], DecodeConfig(), 1)  # warm-up
+    t0 = time.perf_counter()
+    if include_preprocess:
+        arrays = [preprocess_file(s.image, pre) for s in samples]
+    recognize_lines(loaded, arrays, DecodeConfig(), batch_size)
+    dt = time.perf_counter() - t0
+    return {
+        "what": "recognize",
+        "model": model,
+        "data": source,
+        "backend": "torch",
+        "batch_size": batch_size,
+        "preprocessing": include_preprocess,
+        "lines": len(samples),
+        "lines_per_s": round(len(samples) / dt, 2),
+        "threads": torch.get_num_threads(),
+    }
+
+
+def bench_decode(n_lines: int) -> list[dict]:
+    """ms/line of each decoder on the log-probs of a random-weight `small` model (shape-realistic)."""
+    import numpy as np
+
+    from htr.decode import DecodeConfig, make_decoder
+
+    rng = np.random.default_rng(0)
+    labels = ["<blank>", " ", *"abcdefghijklmnopqrstuvwxyzéèàç.,'"]
+    out = []
+    mats = []
+    for _ in range(n_lines):
+        logits = rng.normal(size=(250, len(labels))) * 3
+        logits[:, 0] += 2.0
+        mats.append((logits - np.log(np.exp(logits).sum(1, keepdims=True))).astype(np.float32))
+    for cfg in (DecodeConfig(name="greedy"), DecodeConfig(name="beam", beam_size=16)):
+        try:
+            dec = make_decoder(cfg, labels)
+        except Exception as e:  # noqa: BLE001 - report which decoder is unavailable, keep measuring the others
+            out.append({"what": "decode", "decoder": cfg.name, "error": str(e)})
+            continue
+        t0 = time.perf_counter()
+        for m in mats:
+            dec.decode(m)
+        out.append(
+            {"what": "decode", "decoder": cfg.name, "ms_per_line": round(1000 * (time.perf_counter() - t0) / n_lines, 3)}
+        )
+    return out
+
+
+def _child(fn_name: str, kwargs: dict, q: mp.Queue) -> None:
+    result = globals()[fn_name](**kwargs)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    for r in result if isinstance(result, list) else [result]:
+        r["peak_rss_mb"] = round(rss, 1)
+        q.put(r)
+    q.put(None)
+
+
+def run_isolated(fn_name: str, **kwargs) -> list[dict]:
+    """Run one measurement in a fresh process, so its peak RSS is its own."""
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=_child, args=(fn_name, kwargs, q))
+    p.start()
+    results = []
+    while (r := q.get()) is not None:
+        results.append(r)
+    p.join()
+    return results
+
+
+def main() -> None:
+    """Command-line entry point."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="fewer steps and lines (under 5 minutes on 2 cores)")
+    p.add_argument("--models", nargs="+", default=["small", "puigcerver"])
+    p.add_argument("--train-steps", type=int, default=None)
+    p.add_argument("--lines", type=int, default=None, help="lines for the recognition figures")
+    args = p.parse_args()
+    steps = args.train_steps or (8 if args.quick else 40)
+    n_lines = args.lines or (48 if args.quick else 200)
+    import torch
+
+    print(json.dumps({"what": "machine", "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+                      "torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)  # fmt: skip
+    for model in args.models:
+        small_run = model == "puigcerver" and args.quick
+        for r in run_isolated("bench_train", model=model, steps=steps // 2 if small_run else steps, warmup=2,
+                              batch_size=16):  # fmt: skip
+            print(json.dumps(r), flush=True)
+        for bs in (1, 16):
+            for pre in (False, True):
+                for r in run_isolated("bench_recognize", model=model, n_lines=n_lines // 2 if small_run else n_lines,
+                                      batch_size=bs, include_preprocess=pre):  # fmt: skip
+                    print(json.dumps(r), flush=True)
+    for r in run_isolated("bench_decode", n_lines=20 if args.quick else 100):
+        print(json.dumps(r), flush=True)
+
+
+if __name__ == "__main__":
+    main()

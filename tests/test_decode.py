@@ -1,0 +1,203 @@
+"""Beam search (flashlight-text and pyctcdecode backends), with and without n-gram LMs."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from htr.charset import Charset
+from htr.decode import DecodeConfig, GreedyDecoder, make_decoder
+from htr.decode.beam import BeamDecoder, LMSpec, ctc_log_likelihood, resolve_config
+from htr.decode.tokens import LabelTokens, char_token, token_char, token_word, word_token
+from htr.errors import HTRError
+from htr.lm.files import update_meta
+from htr.lm.ngram import build_lm
+
+BACKENDS = ["flashlight", "pyctcdecode"]
+LABELS = Charset(list(" abcdefghijklmnopqrstuvwxyz.é")).labels  # "é" never occurs in the LM text below
+CORPUS = [
+    "the cat sat on the mat", "my cat is a good cat", "the cat and the dog", "a cat ran to the cat",
+    "the dog sat", "a good dog", "the cot is old", "she has a cat", "his cat ate the rat",
+]  # fmt: skip
+
+
+def torch_ctc_ll(log_probs: np.ndarray, ids: list[int]) -> float:
+    """log P(ids | x) with torch's CTC loss (the reference)."""
+    x = torch.from_numpy(log_probs.astype(np.float32)).unsqueeze(1)
+    loss = torch.nn.functional.ctc_loss(
+        x, torch.tensor([ids], dtype=torch.long), torch.tensor([len(log_probs)]), torch.tensor([len(ids)]),
+        blank=0, reduction="sum",
+    )  # fmt: skip
+    return -float(loss)
+
+
+def spell(frames: list[dict[str, float]], labels: list[str] = LABELS) -> np.ndarray:
+    """Log-probs with one frame per dict (unlisted mass goes to the blank, 1e-4 floor for the rest)."""
+    index = {c: i for i, c in enumerate(labels)}
+    p = np.full((len(frames), len(labels)), 1e-4)
+    for t, f in enumerate(frames):
+        for c, q in f.items():
+            p[t, index[c]] = q
+        p[t, 0] = max(1.0 - sum(f.values()), 1e-4)
+    return np.log(p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def text_frames(text: str | list) -> list[dict[str, float]]:
+    """A sure frame per character (or a dict of alternatives), each followed by a blank frame."""
+    return [f for c in text for f in ({c: 0.95} if isinstance(c, str) else c, {})]
+
+
+@pytest.fixture(scope="module")
+def lms(tmp_path_factory: pytest.TempPathFactory) -> dict[str, LMSpec]:
+    d = tmp_path_factory.mktemp("lm")
+    build_lm(CORPUS, d / "char.arpa", unit="char", order=4)
+    build_lm(CORPUS, d / "word.arpa", unit="word", order=2)
+    return {
+        "char": LMSpec(str(d / "char.arpa"), "char"),
+        "word": LMSpec(str(d / "word.arpa"), "word", str(d / "word.arpa.lexicon")),
+    }
+
+
+# Labels blank, a, b; every frame p(blank) = 0.5, p(a) = 0.4, p(b) = 0.1; T = 4.
+# Greedy: blank at every frame -> "" with P("") = 0.5^4 = 0.0625.
+# P("a") = sum over one run of k a's among blanks: k=1: 4 * 0.4 * 0.5^3 = 0.2; k=2: 3 * 0.4^2 * 0.5^2 = 0.12;
+#          k=3: 2 * 0.4^3 * 0.5 = 0.064; k=4: 0.4^4 = 0.0256 -> 0.4096.
+# P("aa") = a_a_, a__a, _a_a: 3 * 0.4^2 * 0.5^2 = 0.12, + aa_a, a_aa: 2 * 0.4^3 * 0.5 = 0.064 -> 0.184.
+# All other labelings share 1 - 0.4096 - 0.0625 - 0.184 = 0.3439 < 0.4096, so "a" is the most probable one.
+CLASSIC = np.log(np.tile([0.5, 0.4, 0.1], (4, 1))).astype(np.float32)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_beam_beats_best_path_on_the_classic_example(backend: str) -> None:
+    labels = ["<blank>", "a", "b"]
+    assert GreedyDecoder(labels).decode(CLASSIC).text == ""
+    hyp = BeamDecoder(labels, backend=backend).decode(CLASSIC)
+    assert hyp.text == "a"
+    assert np.exp(ctc_log_likelihood(CLASSIC, [[1], [], [1, 1]])) == pytest.approx([0.4096, 0.0625, 0.184])
+    assert np.exp(torch_ctc_ll(CLASSIC, [1])) == pytest.approx(0.4096, rel=1e-5)
+    # Confidence: the returned alignment's per-frame geometric mean, e.g. one of a___: (0.4 * 0.5^3)^(1/4).
+    assert hyp.confidence == pytest.approx((0.4 * 0.5**3) ** 0.25, rel=1e-5)
+    assert hyp.char_confidences == [pytest.approx(0.4, rel=1e-5)]
+
+
+def _best_labeling(lp: np.ndarray) -> tuple[tuple[int, ...], float]:
+    """Exhaustive search over all C^T paths."""
+    totals: dict[tuple[int, ...], float] = {}
+    p = np.exp(lp.astype(np.float64))
+    for path in itertools.product(range(lp.shape[1]), repeat=lp.shape[0]):
+        lab = tuple(k for i, k in enumerate(path) if k != 0 and (i == 0 or path[i - 1] != k))
+        totals[lab] = totals.get(lab, 0.0) + float(np.prod(p[np.arange(len(path)), path]))
+    best = max(totals, key=totals.__getitem__)
+    return best, totals[best]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_beam_finds_the_most_probable_labeling_on_tiny_matrices(backend: str) -> None:
+    rng = np.random.default_rng(1)
+    labels = ["<blank>", "a", "b", "c"]
+    dec = BeamDecoder(labels, backend=backend)
+    for _ in range(12):
+        logits = rng.normal(0.0, 1.5, (5, 4))
+        lp = (logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))).astype(np.float32)
+        best, p_best = _best_labeling(lp)
+        hyp = dec.decode(lp)
+        ids = [labels.index(c) for c in hyp.text]
+        assert np.exp(torch_ctc_ll(lp, ids)) == pytest.approx(p_best, rel=1e-4), (hyp.text, best)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_beam_without_lm_is_never_worse_than_greedy(backend: str) -> None:
+    rng = np.random.default_rng(0)
+    for trial in range(25):
+        t, c = int(rng.integers(5, 40)), int(rng.integers(3, 9))
+        labels = ["<blank>", *"abcdefgh"[: c - 1]]
+        logits = rng.normal(0.0, 2.0, (t, c))
+        logits[:, 0] += rng.uniform(0, 2)
+        lp = (logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))).astype(np.float32)
+        greedy = [labels.index(ch) for ch in GreedyDecoder(labels).decode(lp).text]
+        beam = [labels.index(ch) for ch in BeamDecoder(labels, backend=backend, beam_size=8).decode(lp).text]
+        assert torch_ctc_ll(lp, beam) >= torch_ctc_ll(lp, greedy) - 1e-4, trial
+        assert ctc_log_likelihood(lp, [beam])[0] == pytest.approx(torch_ctc_ll(lp, beam), abs=1e-3)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("unit", ["char", "word"])
+def test_lm_moves_an_ambiguous_word_towards_the_lm(backend: str, unit: str, lms: dict[str, LMSpec]) -> None:
+    # "the c?t sat": the optical model slightly prefers "o" (0.5 vs 0.4); the LM text has "cat" 9 times,
+    # "cot" once.
+    lp = spell(text_frames(["t", "h", "e", " ", "c", {"o": 0.5, "a": 0.4}, "t", " ", "s", "a", "t"]))
+    assert GreedyDecoder(LABELS).decode(lp).text == "the cot sat"
+    assert BeamDecoder(LABELS, backend=backend).decode(lp).text == "the cot sat"
+    assert BeamDecoder(LABELS, backend=backend, lm=lms[unit]).decode(lp).text == "the cat sat"
+
+
+@pytest.mark.parametrize(
+    ("backend", "unit"), [("flashlight", "char"), ("pyctcdecode", "char"), ("pyctcdecode", "word")]
+)
+def test_characters_the_lm_never_saw_survive(backend: str, unit: str, lms: dict[str, LMSpec]) -> None:
+    lp = spell(text_frames("the café sat"))
+    dec = BeamDecoder(LABELS, backend=backend, lm=lms[unit])
+    assert {"f", "é"} <= set(dec.tokens.unseen({char_token(c) for line in CORPUS for c in line}))
+    hyp = dec.decode(lp)
+    assert hyp.text == "the café sat"
+    assert len(hyp.char_confidences) == len(hyp.text)
+
+
+def test_flashlight_word_lm_is_closed_vocabulary(lms: dict[str, LMSpec]) -> None:
+    # flashlight's LexiconDecoder can only spell lexicon words (documented limitation).
+    hyp = BeamDecoder(LABELS, backend="flashlight", lm=lms["word"]).decode(spell(text_frames("the cat sat")))
+    assert hyp.text == "the cat sat"
+    out = (
+        BeamDecoder(LABELS, backend="flashlight", lm=lms["word"])
+        .decode(spell(text_frames("the café sat")))
+        .text
+    )
+    assert all(w in {w for line in CORPUS for w in line.split()} for w in out.split())
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bonuses_and_empty_input(backend: str, lms: dict[str, LMSpec]) -> None:
+    lp = spell(text_frames("the cat sat"))
+    dec = BeamDecoder(LABELS, backend=backend, lm=lms["char"], char_bonus=0.5, word_insertion_penalty=0.5)
+    assert dec.decode(lp).text == "the cat sat"
+    empty = dec.decode_batch([np.zeros((0, len(LABELS)), np.float32), lp])
+    assert [h.text for h in empty] == ["", "the cat sat"]
+    # A line the beam decodes like greedy gets greedy's confidence (same definition).
+    assert BeamDecoder(LABELS, backend=backend).decode(lp).confidence == pytest.approx(
+        GreedyDecoder(LABELS).decode(lp).confidence, rel=1e-5
+    )
+
+
+def test_tuned_values_next_to_the_lm(lms: dict[str, LMSpec]) -> None:
+    update_meta(lms["char"].path, {"lm_weight": 1.5, "char_bonus": 0.25, "backend": "pyctcdecode"})
+    try:
+        eff, lm = resolve_config(DecodeConfig(name="beam_lm", lm_path=lms["char"].path))
+        assert (eff.lm_weight, eff.char_bonus, eff.backend, lm.unit) == (1.5, 0.25, "pyctcdecode", "char")
+        eff, _ = resolve_config(DecodeConfig(name="beam_lm", lm_path=lms["char"].path, lm_weight=0.8))
+        assert (eff.lm_weight, eff.char_bonus) == (0.8, 0.25)  # explicit values win
+        eff, _ = resolve_config(DecodeConfig(name="beam_lm", lm_path=lms["char"].path, backend="pyctcdecode"))
+        assert eff.lm_weight == 1.5
+    finally:
+        update_meta(lms["char"].path, {"lm_weight": 0.5, "char_bonus": 0.0, "backend": "flashlight"})
+    eff, lm = resolve_config(DecodeConfig(name="beam_lm", lm_path=lms["word"].path))
+    assert lm.unit == "word" and lm.lexicon.endswith("word.arpa.lexicon")
+    cfg = OmegaConf.structured(DecodeConfig(name="beam_lm", lm_path=lms["word"].path))  # as Hydra passes it
+    assert make_decoder(cfg, LABELS).decode(spell(text_frames("the cat sat"))).text == "the cat sat"
+    with pytest.raises(HTRError):
+        make_decoder(DecodeConfig(name="beam_lm"), LABELS)
+    with pytest.raises(HTRError):
+        make_decoder(DecodeConfig(name="beam", backend="nope"), LABELS)
+
+
+def test_token_mapping() -> None:
+    assert [char_token(c) for c in " a|\u2581\t"] == ["|", "a", "<U+007C>", "<U+2581>", "<U+0009>"]
+    assert "".join(token_char(char_token(c)) for c in " a|\u2581\t") == " a|\u2581\t"
+    assert token_word(word_token("<s>")) == "<s>" and word_token("<s>") != "<s>"
+    lt = LabelTokens.from_labels(["<blank>", " ", "|", "a"])
+    assert (lt.tokens, lt.space, lt.blank) == (("<blank>", "|", "<U+007C>", "a"), 1, 0)
+    assert lt.text([3, 0, 1, 2]) == "a |"
+    assert lt.unseen({"|", "a"}) == ["|"]
