@@ -35,6 +35,8 @@ def load_image(path: str | Path) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # Pillow's own complaints (corrupt EXIF, skipped TIFF tags): the image decodes or an ImageError says why.
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
             with Image.open(path) as im:
                 _check_size(im, path)
                 im.load()

@@ -185,6 +185,20 @@ def forward_log_probs(model: CRNN, images: torch.Tensor, widths: torch.Tensor) -
     return [log_probs[: int(n), i] for i, n in enumerate(lengths.tolist())]
 
 
+def line_log_probs(
+    loaded: LoadedModel | OnnxModel, arrays: Sequence[np.ndarray], batch_size: int = 16
+) -> list[np.ndarray]:
+    """Per-line log-probabilities (T_i, C) of preprocessed lines, batched by similar width; in input order."""
+    order = sorted(range(len(arrays)), key=lambda i: arrays[i].shape[1])
+    results: list[np.ndarray | None] = [None] * len(arrays)
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        batch = lines_to_batch([arrays[i] for i in idx])
+        for i, lp in zip(idx, loaded.log_probs(batch["images"], batch["widths"]), strict=True):
+            results[i] = lp
+    return results  # type: ignore[return-value]
+
+
 def recognize_lines(
     loaded: LoadedModel | OnnxModel,
     arrays: Sequence[np.ndarray],
@@ -192,13 +206,6 @@ def recognize_lines(
     batch_size: int = 16,
     decoder: Any = None,
 ) -> list[Hypothesis]:
-    """Recognize preprocessed lines, batched by similar width; results in input order."""
+    """Recognize preprocessed lines; results in input order."""
     decoder = decoder or make_decoder(decode_cfg or DecodeConfig(), loaded.charset.labels)
-    order = sorted(range(len(arrays)), key=lambda i: arrays[i].shape[1])
-    results: list[Hypothesis | None] = [None] * len(arrays)
-    for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
-        batch = lines_to_batch([arrays[i] for i in idx])
-        for i, lp in zip(idx, loaded.log_probs(batch["images"], batch["widths"]), strict=True):
-            results[i] = decoder.decode(lp)
-    return results  # type: ignore[return-value]
+    return [decoder.decode(lp) for lp in line_log_probs(loaded, arrays, batch_size)]

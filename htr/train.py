@@ -286,6 +286,8 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
                 widths = batch["widths"].to(device, non_blocking=True)
                 targets = batch["targets"].to(device, non_blocking=True)
                 target_lengths = batch["target_lengths"].to(device, non_blocking=True)
+                # BatchNorm statistics, restored if the step is skipped (a bad forward pass must not leave a trace).
+                saved_buffers = [b.detach().clone() for b in model.buffers()]
                 with torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else nullcontext():
                     log_probs, lengths = net(images, widths)  # (T, N, C), (N,)
                 loss = F.ctc_loss(log_probs.float(), targets, lengths, target_lengths, blank=0, zero_infinity=True)
@@ -297,6 +299,9 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
                     # A NaN/inf never reaches the weights: skip the step, count it, stop if it keeps happening.
                     state["nonfinite"] += 1
                     optimizer.zero_grad(set_to_none=True)
+                    with torch.no_grad():
+                        for b, saved in zip(model.buffers(), saved_buffers, strict=True):
+                            b.copy_(saved)
                     scaler.update()
                     if state["nonfinite"] > cfg.train.max_nonfinite_steps:
                         failed = True

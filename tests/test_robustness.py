@@ -15,11 +15,9 @@ import math
 import os
 import re
 import signal
-import struct
 import subprocess
 import sys
 import time
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -41,7 +39,7 @@ from htr.cli import run
 from htr.config import Config
 from htr.data.lines import MIN_WIDTH, preprocess_file
 from htr.errors import CheckpointError, DataError, HTRError, ImageError
-from htr.imageio import load_image
+from htr.inference import load_model, recognize_lines
 from htr.model import CRNN
 from htr.preprocess.pipeline import PreprocessConfig, preprocess_line
 from htr.train import config_hint, train
@@ -54,6 +52,8 @@ WORDS = ["tom", "ada", "mix", "zoe", "bed", "cup", "hat", "jug"]
 # Dropout on, so an exact resume also needs the random state restored.
 DROPOUT = ["model.conv_dropout=[0.1,0.1,0.1]", "model.out_dropout=0.2"]
 STARTUP_S = 120  # a subprocess's imports and preprocessing, on a loaded machine
+# One thread per subprocess: the LSTM's per-frame steps crawl when OpenMP threads fight over busy cores.
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -124,6 +124,14 @@ def same_tensors(a: Any, b: Any) -> bool:
     if isinstance(a, (list, tuple)):
         return len(a) == len(b) and all(same_tensors(x, y) for x, y in zip(a, b, strict=True))
     return a == b
+
+
+@pytest.fixture(autouse=True)
+def _keep_torch_threads() -> Iterator[None]:
+    """The runs here set ``train.threads=1``; give the other tests back torch's thread count."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +206,7 @@ BAD_IMAGES: dict[str, tuple[str, Callable[[Path], None], str]] = {
 # name -> (file name, writer, tolerance of the mean difference from the gray original's model input or None)
 GOOD_IMAGES: dict[str, tuple[str, Callable[[Path], None], float | None]] = {
     "1x1": ("dot.png", lambda p: Image.new("L", (1, 1), 0).save(p), None),
-    "1 pixel high": ("flat.png", lambda p: Image.new("L", (300, 1), 0).save(p), None),
+    "1 pixel high": ("flat.png", lambda p: Image.new("L", (40, 1), 0).save(p), None),
     "1 pixel wide": ("sliver.png", lambda p: Image.new("L", (1, 300), 0).save(p), None),
     "30000 pixels wide": ("long.png", _wide, None),
     "RGBA": ("rgba.png", _rgba_ink_in_alpha, 1.0),
@@ -239,20 +247,30 @@ def test_odd_but_valid_image_becomes_a_model_input(tmp_path: Path, kind: str) ->
 def test_recognize_reads_the_good_images_and_names_each_bad_one(tmp_path: Path, tiny_ckpt: Path) -> None:
     """``python -m htr.recognize`` on every kind at once: one text per good image, one line per bad one."""
     paths = []
-    for name, write, _ in [*BAD_IMAGES.values(), *GOOD_IMAGES.values()]:
+    good = {k: v for k, v in GOOD_IMAGES.items() if k != "30000 pixels wide"}  # see test_a_30000_pixel_line...
+    for name, write, _ in [*BAD_IMAGES.values(), *good.values()]:
         write(tmp_path / name)
         paths.append(str(tmp_path / name))
     p = subprocess.run(
         [sys.executable, "-m", "htr.recognize", *paths, "--checkpoint", str(tiny_ckpt)],
-        cwd=REPO, capture_output=True, text=True, timeout=STARTUP_S,
+        cwd=REPO, env=ENV, capture_output=True, text=True, timeout=STARTUP_S,
     )  # fmt: skip
     assert p.returncode == 1, p.stderr
     assert "Traceback" not in p.stderr, p.stderr
-    assert len(p.stdout.splitlines()) == len(GOOD_IMAGES)
+    assert len(p.stdout.splitlines()) == len(good)
     errors = p.stderr.strip().splitlines()
     assert len(errors) == len(BAD_IMAGES), p.stderr
     for line, (name, _, message) in zip(errors, BAD_IMAGES.values(), strict=True):
         assert re.match(rf"htr: {re.escape(str(tmp_path / name))}: .*{message}", line), line
+
+
+@pytest.mark.slow
+def test_a_30000_pixel_line_is_recognized(tmp_path: Path, tiny_ckpt: Path) -> None:
+    """The model takes the very long line whole (a few seconds of LSTM on the CPU)."""
+    _wide(tmp_path / "long.png")
+    loaded = load_model(tiny_ckpt)
+    [hyp] = recognize_lines(loaded, [preprocess_file(tmp_path / "long.png", loaded.preprocess)])
+    assert isinstance(hyp.text, str)
 
 
 # ------------------------------------------------------------------------------- property-based checks
@@ -281,7 +299,7 @@ def test_fuzz_random_bytes(tmp_path: Path, magic: bytes, body: bytes, suffix: st
 
 
 MODES = ["1", "L", "P", "RGB", "RGBA", "LA", "CMYK", "I;16", "I", "F"]
-FORMATS = {".png": {"1", "L", "P", "RGB", "RGBA", "LA", "I;16", "I"}, ".tif": set(MODES), ".jpg": {"L", "RGB", "CMYK"}}
+FORMATS = {".png": {"1", "L", "P", "RGB", "RGBA", "LA", "I;16"}, ".tif": set(MODES), ".jpg": {"L", "RGB", "CMYK"}}
 FORMATS |= {".gif": {"L", "P"}, ".bmp": {"1", "L", "P", "RGB"}, ".webp": {"RGB", "RGBA"}}
 
 
@@ -423,7 +441,7 @@ MANIFESTS = {
     "bad header": ("A\tlines/a.png\ttom\n", "line 1: header lacks required column"),
     "duplicate ids": ("id\timage\ttext\nA\tlines/a.png\ttom\nA\tlines/a.png\tada\n", "line 3: duplicate id 'A'"),
     "non-UTF-8": (b"id\timage\ttext\nA\tlines/a.png\tcaf\xe9\n", r"line 2: manifest is not valid UTF-8 \(byte 0xe9\)"),
-    "escaping path": ("id\timage\ttext\nA\t../a.png\ttom\n", "line 2: image path '../a.png' does not name a file inside"),
+    "escaping path": ("id\timage\ttext\nA\t../a.png\ttom\n", "line 2: image path '../a.png' does not name a file"),
     "absolute path": ("id\timage\ttext\nA\t/etc/passwd\ttom\n", "line 2: image path '/etc/passwd' is absolute"),
     "CRLF and BOM": ("\ufeffid\timage\ttext\r\nA\tlines/a.png\ttom\r\n", None),
 }
@@ -459,6 +477,11 @@ def _other_version(path: Path, good: Path) -> None:
     torch.save({**ckpt, "format": 99, "htr_version": "9.9.9"}, path)
 
 
+def run_payload(marker: str) -> None:
+    """What unpickling :class:`Payload` would call: leave a marker file."""
+    Path(marker).touch()
+
+
 class Payload:
     """An object whose unpickling would create a file: a weights-only load must never run it."""
 
@@ -466,7 +489,7 @@ class Payload:
         self.marker = marker
 
     def __reduce__(self) -> tuple:
-        return (Path.touch, (self.marker,))
+        return (run_payload, (str(self.marker),))
 
 
 def _pickled_object(path: Path, good: Path) -> None:
@@ -480,7 +503,7 @@ CHECKPOINTS = {
     "not a checkpoint": (lambda p, g: p.write_text("id\timage\ttext\n"), "not a checkpoint"),
     "empty": (lambda p, g: p.write_bytes(b""), r"empty \(0 bytes\)"),
     "a bare state dict": (lambda p, g: torch.save({"w": torch.ones(2)}, p), "not an htr checkpoint"),
-    "pickled object": (_pickled_object, r"refused to load: .*pickled Python objects.*Payload"),
+    "pickled object": (_pickled_object, r"refused to load: .*pickled Python objects.*run_payload"),
 }
 
 
@@ -512,10 +535,14 @@ def test_checkpoints_load_weights_only(tmp_path: Path, tiny_ckpt: Path, monkeypa
     monkeypatch.setattr(torch, "load", spy)
     assert load_checkpoint(tiny_ckpt)["format"] == 1
     _pickled_object(tmp_path / "evil.pt", tiny_ckpt)
-    with pytest.raises(CheckpointError, match="GLOBAL tests.test_robustness.Payload"):
+    with pytest.raises(CheckpointError, match=r"\(GLOBAL tests.test_robustness.run_payload\)"):
         load_checkpoint(tmp_path / "evil.pt")
-    assert calls == [True, True]
+    assert len(calls) >= 2 and all(calls)
     assert not (tmp_path / "evil.ran").exists()
+    # And no other torch.load anywhere in htr.
+    for source in (REPO / "htr").rglob("*.py"):
+        for call in re.findall(r"torch\.load\([^)]*\)", source.read_text()):
+            assert "weights_only=True" in call, f"{source}: {call}"
 
 
 # ----------------------------------------------------------------------------------------- config
@@ -524,7 +551,7 @@ def test_checkpoints_load_weights_only(tmp_path: Path, tiny_ckpt: Path, monkeypa
 def test_config_typo_gets_hydras_message_and_a_hint(tmp_path: Path) -> None:
     p = subprocess.run(
         [sys.executable, "-m", "htr.train", "train.max_epoch=3", f"hydra.run.dir={tmp_path}"],
-        cwd=REPO, capture_output=True, text=True, timeout=STARTUP_S,
+        cwd=REPO, env=ENV, capture_output=True, text=True, timeout=STARTUP_S,
     )  # fmt: skip
     assert p.returncode == 1
     assert "Traceback" not in p.stderr
@@ -577,7 +604,9 @@ WRITE_FAILURES = {
 
 
 @pytest.mark.parametrize("where", list(WRITE_FAILURES))
-def test_failed_checkpoint_write_keeps_the_previous(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+def test_failed_checkpoint_write_keeps_the_previous(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
     path = tmp_path / "last.pt"
     save_checkpoint(path, {"model": {"w": torch.zeros(1000)}, "state": {"step": 1}})
     target, replacement = WRITE_FAILURES[where]
@@ -597,7 +626,7 @@ def test_sigterm_finishes_the_step_writes_last_and_exits_0(tmp_path: Path) -> No
     log = (tmp_path / "log.txt").open("w")
     proc = subprocess.Popen(
         train_cmd(tsv, out, ["train.max_epochs=100000", "train.early_stopping_patience=100000"]),
-        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, text=True,
+        cwd=REPO, env=ENV, stdout=log, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
         wait_for(lambda: (out / "last.pt").exists(), proc, "the first epoch's last.pt")
@@ -643,7 +672,7 @@ def test_kill_9_then_resume_reaches_the_uninterrupted_weights(tmp_path: Path) ->
     killed = tmp_path / "killed"
     proc = subprocess.Popen(
         train_cmd(tsv, killed, [*common, "train.checkpoint_every_steps=1"]),
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=REPO, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
         wait_for(lambda: (killed / "last.pt").exists(), proc, "the first step's last.pt")

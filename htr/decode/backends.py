@@ -289,10 +289,9 @@ class PyctcdecodeBackend:
             )
             unigrams = [token_word(w) for w, _ in read_lexicon(lm.lexicon)]
             model = _load(lm.path, kenlm.Model)
-            # Unknown words get the ARPA's own <unk> probability; no extra pyctcdecode penalty on top.
-            language_model = LanguageModel(
-                model, unigrams, alpha=lm_weight, beta=word_insertion_penalty, unk_score_offset=0.0
-            )
+            # pyctcdecode's unk_score_offset (default -10, log10) adds to the ARPA's <unk> probability.
+            # It also penalizes unknown partial words, which keeps beams from dropping spaces to merge words.
+            language_model = LanguageModel(model, unigrams, alpha=lm_weight, beta=word_insertion_penalty)
             self._label_index = {lab: i for i, lab in enumerate(tokens.labels) if i != tokens.blank}
         self.decoder = BeamSearchDecoderCTC(alphabet, language_model)
 

@@ -12,8 +12,9 @@ Character LMs: flashlight's ``LexiconFreeDecoder`` (the LM scores every token) o
 as its own "word" (so its LM is queried per character, with the full KenLM state). Labels the LM never saw
 are scored as ``<unk>`` and are output like any other. Word LMs: flashlight's ``LexiconDecoder`` (closed
 vocabulary: only lexicon words can be output) or pyctcdecode (open vocabulary: an unknown word gets the ARPA's
-``<unk>`` probability, no extra ``unk_score_offset``). Without an LM, flashlight runs with ``ZeroLM`` and the
-probabilities of a prefix's alignments are summed (log-add); with an LM the best alignment counts (max).
+``<unk>`` probability plus pyctcdecode's default ``unk_score_offset`` of -10 (log10), so it needs strong
+optical evidence). Without an LM, flashlight runs with ``ZeroLM`` and the probabilities of a prefix's
+alignments are summed (log-add); with an LM the best alignment counts (max).
 
 Tokens tried per frame (flashlight): at most ``beam_size``, and no more than the busiest frame has within
 ``beam_threshold`` of its best label. pyctcdecode tries the labels with log-probability >= -8 at each frame

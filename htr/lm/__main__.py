@@ -19,26 +19,43 @@ KENLM_MAX_ORDER = 6
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m htr.lm", description="Build n-gram language models for decoding."
-    )
+    p = argparse.ArgumentParser(prog="python -m htr.lm", description="Build n-gram language models for decoding.")
     sub = p.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="estimate a modified Kneser-Ney n-gram model and write it as ARPA")
-    b.add_argument(
-        "inputs", nargs="+", metavar="INPUT", help="text file, lines.tsv manifest, or Brown corpus zip"
-    )
+    b.add_argument("inputs", nargs="+", metavar="INPUT", help="text file, lines.tsv manifest, or Brown corpus zip")
     b.add_argument("--output", "-o", required=True, metavar="PATH", help="ARPA file to write")
-    b.add_argument(
-        "--unit", choices=sorted(DEFAULT_ORDER), default="char", help="tokens: characters or words"
-    )
+    b.add_argument("--unit", choices=sorted(DEFAULT_ORDER), default="char", help="tokens: characters or words")
     b.add_argument("--order", type=int, default=None, help="n-gram order (default: 6 for char, 3 for word)")
     b.add_argument("--split", default=None, help="use only manifest rows of this split (e.g. train)")
+    t = sub.add_parser("tune", help="pick lm_weight and the insertion penalty on a validation split")
+    t.add_argument("checkpoint", help="the model (best.pt)")
+    t.add_argument("data", help="dataset with the validation lines (lines.tsv, IAM, or a folder of pairs)")
+    t.add_argument("--lm", required=True, metavar="PATH", help="the ARPA model; the result goes to PATH.json")
+    t.add_argument("--split", default="val")
+    t.add_argument("--weights", default="0,0.2,0.4,0.6,0.8,1.0,1.3", help="comma-separated lm_weight values")
+    t.add_argument("--penalties", default="0,1,2", help="comma-separated word insertion penalties")
+    t.add_argument("--beam-size", type=int, default=16)
+    t.add_argument("--max-lines", type=int, default=None)
     return p
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from htr.lm.tune import tune
+
+    floats = lambda s: tuple(float(x) for x in s.split(",") if x.strip())  # noqa: E731
+    r = tune(args.checkpoint, args.data, args.lm, args.split, floats(args.weights), floats(args.penalties),
+             args.beam_size, args.max_lines)  # fmt: skip
+    b = r["best"]
+    print(f"best on {r['lines']} lines: lm_weight {b['lm_weight']} word_insertion_penalty "
+          f"{b['word_insertion_penalty']} (CER {100 * b['cer']:.2f}%); saved to {args.lm}.json")  # fmt: skip
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m htr.lm``."""
     args = _parser().parse_args(argv)
+    if args.command == "tune":
+        return _tune(args)
     start = time.perf_counter()
     meta = build_lm(read_texts(args.inputs, args.split), args.output, unit=args.unit, order=args.order)
     seconds = time.perf_counter() - start

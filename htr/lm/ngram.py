@@ -114,9 +114,7 @@ def count_ngrams(vocab: list[str], ids: np.ndarray, order: int) -> NGramCounts:
     starts = np.flatnonzero(is_bos)
     pos = np.arange(n, dtype=np.int64) - starts[np.cumsum(is_bos) - 1]  # offset from the sentence's <s>
     none = np.full(v, -1, dtype=np.int64)
-    uni = OrderCounts(
-        none, np.arange(v, dtype=np.int64), none, np.bincount(ids, minlength=v), np.arange(v) == BOS_ID
-    )
+    uni = OrderCounts(none, np.arange(v, dtype=np.int64), none, np.bincount(ids, minlength=v), np.arange(v) == BOS_ID)
     orders = [uni]
     cur = ids.astype(np.int64)  # id of the (k-1)-gram ending at each position (-1: none)
     for k in range(2, order + 1):
@@ -222,9 +220,7 @@ def write_arpa(path: str | Path, counts: NGramCounts, model: KneserNey) -> None:
             if k == 1:
                 texts = names
             else:
-                texts = [
-                    prev[p] + " " + names[w] for p, w in zip(o.prefix.tolist(), o.word.tolist(), strict=True)
-                ]
+                texts = [prev[p] + " " + names[w] for p, w in zip(o.prefix.tolist(), o.word.tolist(), strict=True)]
             _write_order(f, texts, model.log10_prob[k - 1], model.log10_backoff[k - 1])
             prev = texts
         f.write("\n\\end\\\n")
