@@ -160,9 +160,8 @@ def bench_decode(n_lines: int) -> list[dict]:
         t0 = time.perf_counter()
         for m in mats:
             dec.decode(m)
-        out.append(
-            {"what": "decode", "decoder": cfg.name, "ms_per_line": round(1000 * (time.perf_counter() - t0) / n_lines, 3)}
-        )
+        ms = 1000 * (time.perf_counter() - t0) / n_lines
+        out.append({"what": "decode", "decoder": cfg.name, "ms_per_line": round(ms, 3)})
     return out
 
 
