@@ -32,12 +32,14 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 import htr.checkpoint
+import htr.data.lines
 from htr import evaluate, recognize
 from htr.charset import Charset
 from htr.checkpoint import load_checkpoint, save_checkpoint
 from htr.cli import run
 from htr.config import Config
-from htr.data.lines import MIN_WIDTH, preprocess_file
+from htr.data.lines import MIN_WIDTH, LineStore, preprocess_file
+from htr.data.samples import Sample
 from htr.errors import CheckpointError, DataError, HTRError, ImageError
 from htr.inference import load_model, recognize_lines
 from htr.model import CRNN
@@ -620,6 +622,29 @@ def test_failed_checkpoint_write_keeps_the_previous(
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temporary file left behind
 
 
+def test_preprocessing_cache_survives_a_full_disk_and_damage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """The line cache is an optimization: failing to write it, or finding it damaged, never stops a run."""
+    samples = [Sample(w, tmp_path / f"{w}.png", w) for w in WORDS[:3]]
+    for s in samples:
+        render_text(s.text).save(s.image)
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(htr.data.lines.np, "save", _fail(OSError(errno.ENOSPC, "No space left on device")))
+    store = LineStore.build(samples, PRE, cache)
+    monkeypatch.undo()
+    assert len(store) == 3 and not store.errors
+    assert "could not write the preprocessing cache (No space left on device); continuing" in capsys.readouterr().err
+    assert not any(cache.iterdir())  # no half-written entry
+    LineStore.build(samples, PRE, cache)  # writes the cache
+    [npy] = cache.glob("*.npy")
+    size = npy.stat().st_size
+    npy.write_bytes(npy.read_bytes()[:100])  # damaged (a crash of the disk, not of htr)
+    again = LineStore.build(samples, PRE, cache)
+    assert all((again[i] == store[i]).all() for i in range(3))
+    assert npy.stat().st_size == size  # and rewritten
+
+
 def test_sigterm_finishes_the_step_writes_last_and_exits_0(tmp_path: Path) -> None:
     tsv = write_tsv_dataset(tmp_path / "d", {"train": WORDS, "val": WORDS[:2]})
     out = tmp_path / "run"
@@ -647,6 +672,7 @@ def test_sigterm_finishes_the_step_writes_last_and_exits_0(tmp_path: Path) -> No
 
 def test_sigint_stops_after_the_step_and_a_second_one_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     tsv = write_tsv_dataset(tmp_path / "d", {"train": WORDS, "val": WORDS[:2]})
+    handler = signal.getsignal(signal.SIGINT)
     signals_at: dict[int, int] = {3: 1}
     real_step = TrainLogger.train_step
 
@@ -663,7 +689,7 @@ def test_sigint_stops_after_the_step_and_a_second_one_at_once(tmp_path: Path, mo
     with pytest.raises(KeyboardInterrupt):
         tiny_train(tsv, tmp_path / "run2", ["train.max_epochs=10", "train.checkpoint_every_steps=1"])
     assert load_checkpoint(tmp_path / "run2" / "last.pt")["state"]["step"] == 1
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+    assert signal.getsignal(signal.SIGINT) is handler  # handlers restored
 
 
 def test_kill_9_then_resume_reaches_the_uninterrupted_weights(tmp_path: Path) -> None:

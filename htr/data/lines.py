@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -86,10 +87,15 @@ class LineStore:
         if cache_dir is not None:
             base = Path(cache_dir) / f"lines-{key}"
             if base.with_suffix(".json").exists() and base.with_suffix(".npy").exists():
-                meta = json.loads(base.with_suffix(".json").read_text())
-                pixels = np.load(base.with_suffix(".npy"), mmap_mode="r")
-                errors = {int(k): v for k, v in meta["errors"].items()}
-                return cls(pixels, np.asarray(meta["offsets"], dtype=np.int64), errors)
+                try:
+                    meta = json.loads(base.with_suffix(".json").read_text())
+                    pixels = np.load(base.with_suffix(".npy"), mmap_mode="r")
+                    errors = {int(k): v for k, v in meta["errors"].items()}
+                    offsets = np.asarray(meta["offsets"], dtype=np.int64)
+                    if len(offsets) == len(samples) + 1 and pixels.shape == (cfg.height, offsets[-1]):
+                        return cls(pixels, offsets, errors)
+                except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                    pass  # a damaged cache entry is rebuilt (and rewritten) below
         jobs = [(str(s.image), cfg) for s in samples]
         workers = workers if workers is not None else min(os.cpu_count() or 1, 8)
         if workers > 1 and len(jobs) >= 64:
@@ -108,17 +114,29 @@ class LineStore:
         np.cumsum([a.shape[1] for a in arrays], out=offsets[1:])
         pixels = np.concatenate(arrays, axis=1) if arrays else np.zeros((cfg.height, 0), np.uint8)
         if cache_dir is not None:
-            _write_cache(Path(cache_dir) / f"lines-{key}", pixels, offsets, errors)
+            try:
+                _write_cache(Path(cache_dir) / f"lines-{key}", pixels, offsets, errors)
+            except OSError as e:  # a full disk or a read-only folder costs the cache, not the run
+                print(
+                    f"htr: warning: {cache_dir}: could not write the preprocessing cache ({e.strerror or e}); "
+                    "continuing without it",
+                    file=sys.stderr,
+                )
         return cls(pixels, offsets, errors)
 
 
 def _write_cache(base: Path, pixels: np.ndarray, offsets: np.ndarray, errors: dict[int, str]) -> None:
     """Write the cache atomically: temporary files first, then rename (the .json last, it marks completeness)."""
     base.parent.mkdir(parents=True, exist_ok=True)
-    tmp = base.with_name(base.name + f".tmp{os.getpid()}")
-    with open(tmp.with_suffix(".npy"), "wb") as f:
-        np.save(f, pixels)
-    os.replace(tmp.with_suffix(".npy"), base.with_suffix(".npy"))
-    meta = {"offsets": offsets.tolist(), "errors": {str(k): v for k, v in errors.items()}}
-    tmp.with_suffix(".json").write_text(json.dumps(meta))
-    os.replace(tmp.with_suffix(".json"), base.with_suffix(".json"))
+    tmp_npy = base.with_name(f".{base.name}.tmp{os.getpid()}.npy")
+    tmp_json = base.with_name(f".{base.name}.tmp{os.getpid()}.json")
+    try:
+        with open(tmp_npy, "wb") as f:
+            np.save(f, pixels)
+        os.replace(tmp_npy, base.with_suffix(".npy"))
+        meta = {"offsets": offsets.tolist(), "errors": {str(k): v for k, v in errors.items()}}
+        tmp_json.write_text(json.dumps(meta))
+        os.replace(tmp_json, base.with_suffix(".json"))
+    finally:
+        for leftover in (tmp_npy, tmp_json):
+            leftover.unlink(missing_ok=True)

@@ -360,9 +360,12 @@ def read_dataset(path: str | Path, split: str | None = None) -> list[Sample]:
     """Read a dataset of any supported layout, chosen by what ``path`` is.
 
     A ``.tsv`` file is a manifest; ``lines.txt``, or a folder holding ``lines.txt`` or ``ascii/lines.txt``,
-    is IAM; a folder holding ``lines.tsv`` is a manifest; any other folder holds image/``.gt.txt`` pairs
-    (with ``split``, its sub-folder named after the split is read).
+    is IAM; a folder holding ``lines.tsv`` is a manifest; an ``.xml`` file or a folder of PAGE/ALTO XML files
+    is read by :func:`htr.data.pages.read_pages`; any other folder holds image/``.gt.txt`` pairs (with
+    ``split``, a page folder's or a folder of pairs' sub-folder named after the split is read).
     """
+    from htr.data.pages import read_page_dataset  # here: htr.data.pages imports this module
+
     path = Path(path)
     if not path.exists():
         raise DataError("dataset path does not exist", path)
@@ -371,11 +374,15 @@ def read_dataset(path: str | Path, split: str | None = None) -> list[Sample]:
             return read_tsv(path, split)
         if path.name == "lines.txt":
             return read_iam(path, split)
-        raise DataError("unrecognized dataset file; expected a .tsv manifest or an IAM lines.txt", path)
+        if (pages := read_page_dataset(path, split)) is not None:
+            return pages
+        raise DataError("unrecognized dataset file; expected a .tsv manifest, an IAM lines.txt or a page XML", path)
     if (path / "lines.txt").is_file() or (path / "ascii" / "lines.txt").is_file():
         return read_iam(path, split)
     if (path / "lines.tsv").is_file():
         return read_tsv(path / "lines.tsv", split)
+    if (pages := read_page_dataset(path, split)) is not None:
+        return pages
     if split is None:
         return read_folder(path)
     if not (path / split).is_dir():

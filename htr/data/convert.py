@@ -1,0 +1,238 @@
+"""Convert any dataset htr reads (PAGE/ALTO pages, IAM, a manifest, pairs) into the Copiste layout.
+
+The output is ``OUT_DIR/lines/<id>.png`` plus ``OUT_DIR/lines.tsv`` (``id image text writer split``), built in
+a temporary sibling folder and renamed into place at the end, so an interrupted conversion leaves nothing
+half-written. Splits are kept from the source, or made writer-aware: whole writers (whole pages, or IAM forms,
+when writers are unknown) go to one split.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from tqdm import tqdm
+
+from htr.data.pages import iter_pages, page_xml_files, safe_name
+from htr.data.readers import _find_iam_lines, _find_split_file, read_dataset, read_iam
+from htr.data.samples import Sample
+from htr.errors import DataError, HTRError
+from htr.imageio import load_image
+
+#: Sub-folders read as splits when a source folder holds nothing else readable (pairs or page folders).
+SPLIT_NAMES = ("train", "val", "valid", "validation", "dev", "test")
+TSV_HEADER = "id\timage\ttext\twriter\tsplit"
+#: Progress bars are shown (on a terminal) from this many lines on.
+PROGRESS_FROM = 200
+
+
+@dataclass(frozen=True)
+class SourceLine:
+    """A sample with the group that must stay in one split: its writer, else its page/form, else itself."""
+
+    sample: Sample
+    group: str
+
+
+def read_source(src: str | Path, lines_dir: Path) -> list[SourceLine]:
+    """Samples of ``src`` with their split groups. Page crops are written straight into ``lines_dir``."""
+    src = Path(src)
+    if not src.exists():
+        raise DataError("source does not exist", src)
+    if (src.is_file() and src.suffix.lower() == ".xml") or (
+        src.is_dir() and not _is_manifest_or_iam(src) and page_xml_files(src)
+    ):
+        return [
+            SourceLine(s, s.writer or f"page:{doc.xml.stem}")
+            for doc, samples in iter_pages(src, cache_dir=lines_dir)
+            for s in samples
+        ]
+    if src.is_dir() and not _is_manifest_or_iam(src) and _split_folders(src):
+        return [SourceLine(s, s.writer or s.id) for name in _split_folders(src) for s in read_dataset(src, name)]
+    if _is_iam(src):
+        return [SourceLine(s, s.writer or f"form:{s.id.rsplit('-', 1)[0]}") for s in _read_iam_with_splits(src)]
+    return [SourceLine(s, s.writer or s.id) for s in read_dataset(src)]
+
+
+def _is_iam(src: Path) -> bool:
+    if src.is_file():
+        return src.name == "lines.txt"
+    return (src / "lines.txt").is_file() or (src / "ascii" / "lines.txt").is_file()
+
+
+def _is_manifest_or_iam(src: Path) -> bool:
+    return _is_iam(src) or (src / "lines.tsv").is_file()
+
+
+def _split_folders(src: Path) -> list[str]:
+    """The sub-folders of ``src`` named like splits (train, val, test, ...)."""
+    return [name for name in SPLIT_NAMES if (src / name).is_dir()]
+
+
+def _read_iam_with_splits(src: Path) -> list[Sample]:
+    """IAM lines, with the split of each line that the standard split lists (train, val, test) name."""
+    samples = read_iam(src)
+    lines_txt = _find_iam_lines(Path(os.path.abspath(src)))
+    root = lines_txt.parent.parent if lines_txt.parent.name == "ascii" else lines_txt.parent
+    split_of: dict[str, str] = {}
+    for name in ("train", "val", "test"):
+        try:
+            _find_split_file(root, name)
+        except DataError:
+            continue
+        for s in read_iam(src, split=name):
+            split_of.setdefault(s.id, name)
+    return [replace(s, split=split_of.get(s.id)) for s in samples]
+
+
+def assign_splits(sizes: dict[str, int], val_fraction: float, test_fraction: float, seed: int = 0) -> dict[str, str]:
+    """Map each group to ``train``, ``val`` or ``test`` so that about the given fractions of lines (``sizes``
+    counts each group's lines) go to val and test, never splitting a group.
+
+    Groups are shuffled with ``seed`` (from sorted order, so the result is deterministic) and each goes to the
+    split furthest below its target number of lines. Each split with a positive fraction gets at least one
+    group, and train always keeps one.
+    """
+    if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise HTRError(f"split fractions val={val_fraction}, test={test_fraction} must be >= 0 with a sum below 1")
+    wanted = ["train"] + [name for name, f in (("val", val_fraction), ("test", test_fraction)) if f > 0]
+    if len(sizes) < len(wanted):
+        raise HTRError(f"only {len(sizes)} writer/page group(s), too few to fill the {', '.join(wanted)} splits")
+    total = sum(sizes.values())
+    target = {"val": val_fraction * total, "test": test_fraction * total}
+    target["train"] = total - target["val"] - target["test"]
+    groups = sorted(sizes)
+    random.Random(seed).shuffle(groups)
+    count = Counter({name: 0 for name in wanted})
+    members: dict[str, list[str]] = {name: [] for name in wanted}
+    for g in groups:
+        name = max(wanted, key=lambda n: (target[n] - count[n], -wanted.index(n)))
+        members[name].append(g)
+        count[name] += sizes[g]
+    for name in wanted[1:]:  # a requested split left empty takes train's smallest group
+        if not members[name]:
+            smallest = min(members["train"], key=lambda g: (sizes[g], g))
+            members["train"].remove(smallest)
+            members[name].append(smallest)
+    return {g: name for name, gs in members.items() for g in gs}
+
+
+@dataclass
+class ConvertResult:
+    """What :func:`convert` wrote: the manifest and the number of lines and groups per split."""
+
+    manifest: Path
+    lines: Counter[str]
+    groups: Counter[str]
+
+    def summary(self) -> str:
+        """One line per split: lines and writer/page groups."""
+        rows = [f"wrote {sum(self.lines.values())} lines to {self.manifest}"]
+        for name in sorted(self.lines, key=lambda n: (n == "", n)):
+            rows.append(f"  {name or '(no split)'}: {self.lines[name]} lines, {self.groups[name]} writer/page groups")
+        return "\n".join(rows)
+
+
+def convert(
+    src: str | Path,
+    out_dir: str | Path,
+    split_fractions: tuple[float, float] | None = None,
+    seed: int = 0,
+    overwrite: bool = False,
+) -> ConvertResult:
+    """Write ``src`` as ``out_dir/lines/*.png`` + ``out_dir/lines.tsv``.
+
+    Args:
+        src: a page folder or XML, an IAM ``lines.txt`` or folder, or anything :func:`read_dataset` reads
+            (a folder of split sub-folders ``train``/``val``/``test`` of pairs or pages included).
+        out_dir: the folder to create; it must not exist or be empty unless ``overwrite``.
+        split_fractions: ``(val, test)`` fractions for writer-aware splits; None keeps the source's splits.
+        seed: seed of the writer-aware split.
+        overwrite: replace an existing non-empty ``out_dir``.
+    """
+    out_dir = Path(os.path.abspath(out_dir))
+    if out_dir.is_file() or (out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite):
+        raise HTRError("output folder exists and is not empty; pass --overwrite to replace it", out_dir)
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        (tmp / "lines").mkdir(parents=True)
+        lines = read_source(src, tmp / "lines")
+        if not lines:
+            raise DataError("source holds no lines", src)
+        _check_ids(lines, Path(src))
+        if split_fractions is not None:
+            sizes = Counter(line.group for line in lines)
+            split_of = assign_splits(dict(sizes), *split_fractions, seed=seed)
+            lines = [SourceLine(replace(line.sample, split=split_of[line.group]), line.group) for line in lines]
+        rows = _write_images(lines, tmp / "lines")
+        _write_manifest(tmp / "lines.tsv", rows)
+        _replace_folder(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    result = ConvertResult(out_dir / "lines.tsv", Counter(), Counter())
+    seen_groups: set[tuple[str, str]] = set()
+    for line in lines:
+        split = line.sample.split or ""
+        result.lines[split] += 1
+        if (split, line.group) not in seen_groups:
+            seen_groups.add((split, line.group))
+            result.groups[split] += 1
+    return result
+
+
+def _check_ids(lines: list[SourceLine], src: Path) -> None:
+    """Refuse duplicate ids (they would share an image file), e.g. the same name in two split folders."""
+    counts = Counter(line.sample.id for line in lines)
+    repeated = sorted(i for i, n in counts.items() if n > 1)
+    if repeated:
+        shown = ", ".join(repeated[:5]) + (", ..." if len(repeated) > 5 else "")
+        raise DataError(f"{len(repeated)} id(s) occur more than once: {shown}", src)
+
+
+def _write_images(lines: list[SourceLine], folder: Path) -> list[list[str]]:
+    """Put each line's image in ``folder`` as ``<id>.png`` (PNG files copied, others re-encoded as gray PNG);
+    return the manifest rows."""
+    rows = []
+    disable = True if len(lines) < PROGRESS_FROM else None  # None: tqdm shows the bar only on a terminal
+    for line in tqdm(lines, desc="images", unit="line", disable=disable, leave=False):
+        s = line.sample
+        name = f"{safe_name(s.id)}.png"
+        dest = folder / name
+        if Path(os.path.abspath(s.image)) != dest:
+            if s.image.suffix.lower() == ".png" and s.image.is_file():
+                shutil.copyfile(s.image, dest)
+            else:
+                load_image(s.image).save(dest, format="PNG")
+        rows.append([s.id, f"lines/{name}", s.text, s.writer or "", s.split or ""])
+    return rows
+
+
+def _write_manifest(path: Path, rows: Iterable[list[str]]) -> None:
+    """Write the TSV, refusing fields that would break it (a tab or a line break)."""
+    out = [TSV_HEADER]
+    for row in rows:
+        bad = [f for f in row if "\t" in f or "\n" in f or "\r" in f]
+        if bad:
+            raise DataError(f"line {row[0]!r} has a tab or line break in {bad[0]!r}; it cannot go in a TSV", path)
+        out.append("\t".join(row))
+    path.write_text("\n".join(out) + "\n", encoding="utf-8")
+
+
+def _replace_folder(new: Path, dest: Path) -> None:
+    """Move the finished ``new`` folder to ``dest``, replacing what is there only once ``new`` is complete."""
+    old = dest.with_name(f".{dest.name}.old{os.getpid()}")
+    if dest.exists():
+        os.replace(dest, old)
+    try:
+        os.replace(new, dest)
+    except OSError:
+        if old.exists():
+            os.replace(old, dest)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
