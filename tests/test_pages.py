@@ -260,3 +260,12 @@ def test_safe_name() -> None:
     assert safe_name("p2019_l1") == "p2019_l1"
     assert safe_name("a/b") != safe_name("a_b") and "/" not in safe_name("a/b")
     assert not safe_name("..").startswith(".")
+
+
+def test_page_2010_point_children(tmp_path: Path) -> None:
+    xml = (PAGE_FIXTURE / "p2019.xml").read_text(encoding="utf-8")
+    old = '<Coords points="45,62 320,62 320,104 45,104"/>'
+    new = '<Coords><Point x="45" y="62"/><Point x="320" y="62"/><Point x="320" y="104"/></Coords>'
+    (tmp_path / "page.xml").write_text(xml.replace(old, new), encoding="utf-8")
+    shutil.copy(PAGE_FIXTURE / "page.png", tmp_path / "page.png")
+    assert parse_page_file(tmp_path / "page.xml").lines[1].polygon == ((45, 62), (320, 62), (320, 104))

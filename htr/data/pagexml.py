@@ -89,16 +89,15 @@ def parse_points(text: str, where: str, path: Path) -> tuple[Point, ...]:
 def parse_page_file(path: str | Path) -> PageDoc:
     """Parse a PAGE or ALTO file (format told by its root element); coordinates come back in page pixels."""
     path = Path(os.path.abspath(path))
-    fmt = xml_format(path)
     try:
         root = ET.parse(path).getroot()
     except ET.ParseError as e:
         raise DataError(f"not well-formed XML ({e})", path) from None
     except OSError as e:
         raise DataError(f"XML file cannot be read ({e.strerror})", path) from None
-    if fmt == "page":
+    if _local(root.tag) == "PcGts":
         return _parse_page(root, path)
-    if fmt == "alto":
+    if _local(root.tag) == "alto":
         return _parse_alto(root, path)
     raise DataError(f"root element <{_local(root.tag)}> is neither PAGE <PcGts> nor <alto>", path)
 
@@ -118,10 +117,10 @@ def _parse_page(root: ET.Element, path: Path) -> PageDoc:
         coords = _first(el, "Coords")
         if coords is None:
             raise DataError(f"TextLine {line_id!r} has no <Coords>", path)
-        if coords.get("points") is not None:
-            polygon = parse_points(coords.get("points", ""), f"TextLine {line_id!r}", path)
-        else:  # PAGE 2010 and older: <Point x= y=> children
-            polygon = tuple((float(p.get("x", 0)), float(p.get("y", 0))) for p in _children(coords, "Point"))
+        points = coords.get("points")
+        if points is None:  # PAGE 2010 and older: <Point x= y=> children
+            points = " ".join(f"{p.get('x', '')},{p.get('y', '')}" for p in _children(coords, "Point"))
+        polygon = parse_points(points, f"TextLine {line_id!r}", path)
         lines.append(PageLine(line_id, polygon, _page_text(el)))
     image = find_page_image(path, page.get("imageFilename"))
     return PageDoc(path, "page", image, tuple(lines))
