@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from hydra.core.config_store import ConfigStore
 
+from htr.data.augment import AugmentConfig
 from htr.decode.config import DecodeConfig
 from htr.preprocess.pipeline import PreprocessConfig
 
@@ -31,6 +32,13 @@ class ModelConfig:
     lstm_layers: int = 2
     lstm_dropout: float = 0.25
     out_dropout: float = 0.25
+    # encoder="flat": no convolutions; each window of flat_window columns (stride flat_stride) of raw pixels,
+    # flattened, goes through an MLP of flat_hidden ReLU layers (dropout flat_dropout) into the BiLSTM.
+    encoder: str = "conv"
+    flat_window: int = 8
+    flat_stride: int = 4
+    flat_hidden: list[int] = field(default_factory=lambda: [256, 256])
+    flat_dropout: float = 0.1
 
 
 @dataclass
@@ -40,6 +48,19 @@ class SyntheticConfig:
     n_train: int = 2000
     n_val: int = 200
     n_test: int = 200
+    seed: int = 0
+
+
+@dataclass
+class MnistConfig:
+    """Lines of 1-10 MNIST digits generated under ``data.root`` when ``data.name=mnist_lines`` (see
+    :mod:`htr.data.mnist`); ``train_digits`` limits the training pool to its first N of 8,000 digits."""
+
+    dir: str = "../shared/data/mnist"
+    n_train: int = 4000
+    n_val: int = 500
+    n_test: int = 1000
+    train_digits: int | None = None
     seed: int = 0
 
 
@@ -54,7 +75,9 @@ class DataConfig:
     val_split: str = "val"
     test_split: str = "test"
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+    mnist: MnistConfig = field(default_factory=MnistConfig)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     batch_size: int = 16
     num_workers: int = 0
     bucketing: bool = True

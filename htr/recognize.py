@@ -9,6 +9,15 @@ The checkpoint is then a ``.onnx`` file from ``python -m htr.export`` (all it ne
 preprocessing settings are in its metadata), or a ``.pt`` checkpoint, exported on first use and cached next to
 it as ``CKPT.onnx`` (``best.pt`` -> ``best.pt.onnx``, exported again when the checkpoint changes; kept in memory
 only when that folder is not writable).
+
+``--page``: each input is a whole page. A page image has its lines found by :mod:`htr.segment`; a PAGE or ALTO
+``.xml`` file (given by name or glob; a folder gives its images only) has its own lines used as they are, cut from
+the page image it names. The page's text is printed, one line per text line in reading order (pages one after
+another); with ``--json``, one object per page: ``{"image", "lines": [{"text", "confidence", "box",
+"polygon"}], "text"}`` (and ``"xml"`` for an XML input), see :meth:`htr.page.PageResult.to_json`.
+
+A progress bar goes to stderr for more than 8 line images, or for pages (counting their lines), when stderr is
+a terminal; ``--quiet`` turns it off.
 """
 
 from __future__ import annotations
@@ -18,13 +27,17 @@ import glob
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from htr.cli import add_backend_arg, add_decoder_args, decode_config, run
 from htr.data.lines import preprocess_file
+from htr.decode import make_decoder
 from htr.errors import HTRError, ImageError
-from htr.inference import load_model, recognize_lines
+from htr.inference import LoadedModel, OnnxModel, load_model, recognize_lines
+from htr.page import is_page_xml, page_lines, recognize_page
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".gif", ".pgm", ".ppm"}
 
@@ -49,43 +62,104 @@ def expand_inputs(args: list[str]) -> list[Path]:
     return out
 
 
+#: More line images than this get a progress bar (on a terminal, without --quiet).
+PROGRESS_FROM = 8
+
+
+def progress_bar(total: int | None, unit: str, quiet: bool, show: bool = True) -> tqdm:
+    """A tqdm bar on stderr, shown only on a terminal, and not with ``quiet`` or when ``show`` is false."""
+    return tqdm(total=total, unit=unit, disable=True if quiet or not show else None, file=sys.stderr, leave=False)
+
+
+def emit(bar: tqdm, text: str) -> None:
+    """Print ``text`` to stdout without mixing it into the progress bar (when both go to a terminal)."""
+    bar.clear()
+    print(text, flush=True)
+    bar.refresh()
+
+
 def main() -> int:
     """Command-line entry point."""
     p = argparse.ArgumentParser(prog="python -m htr.recognize", description=__doc__.split("\n\n")[0])
-    p.add_argument("images", nargs="+", help="line images, folders or glob patterns")
+    p.add_argument("images", nargs="+", help="line images (page images or PAGE/ALTO .xml with --page), folders, globs")
     p.add_argument(
         "--checkpoint", default="default", help="a checkpoint, .pt or .onnx (default: the model shipped with htr)"
     )
-    p.add_argument("--json", action="store_true", help="one JSON object per image: image, text, confidence")
+    p.add_argument("--page", action="store_true", help="inputs are pages: segment them into lines (or use the XML's)")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per image (image, text, confidence) or page (image, lines, text)",
+    )
     p.add_argument("--chars", action="store_true", help="with --json: per-character confidences")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_decoder_args(p)
     add_backend_arg(p)
     args = p.parse_args()
     paths = expand_inputs(args.images)
     loaded = load_model(args.checkpoint, args.device, args.backend)
-    arrays: list[np.ndarray] = []
-    good: list[Path] = []
-    failed = 0
-    for path in paths:
-        try:
-            arrays.append(preprocess_file(path, loaded.preprocess))
-            good.append(path)
-        except HTRError as e:
-            print(f"htr: {e}", file=sys.stderr)
-            failed += 1
-    hyps = recognize_lines(loaded, arrays, decode_config(args), args.batch_size)
-    for path, h in zip(good, hyps, strict=True):
-        if args.json:
-            obj = {"image": str(path), "text": h.text, "confidence": round(h.confidence, 4)}
-            if args.chars:
-                obj["chars"] = [
-                    {"char": c, "confidence": round(conf, 4)}
-                    for c, conf in zip(h.text, h.char_confidences, strict=False)
-                ]
-            print(json.dumps(obj, ensure_ascii=False))
-        else:
-            print(h.text)
+    decoder = make_decoder(decode_config(args), loaded.charset.labels)
+    failed = (
+        recognize_pages(loaded, paths, decoder, args) if args.page else recognize_images(loaded, paths, decoder, args)
+    )
     return 1 if failed else 0
+
+
+def recognize_images(loaded: LoadedModel | OnnxModel, paths: list[Path], decoder: Any, args: argparse.Namespace) -> int:
+    """Print each line image's text (or JSON object), in order, a few batches at a time; the number that failed."""
+    failed = 0
+    with progress_bar(len(paths), "line", args.quiet, len(paths) > PROGRESS_FROM) as bar:
+        chunk = 4 * args.batch_size
+        for start in range(0, len(paths), chunk):
+            arrays: list[np.ndarray] = []
+            good: list[Path] = []
+            for path in paths[start : start + chunk]:
+                try:
+                    if is_page_xml(path):
+                        raise HTRError("a PAGE/ALTO file is read with --page", path)
+                    arrays.append(preprocess_file(path, loaded.preprocess))
+                    good.append(path)
+                except HTRError as e:
+                    bar.clear()
+                    print(f"htr: {e}", file=sys.stderr)
+                    failed += 1
+            hyps = recognize_lines(loaded, arrays, batch_size=args.batch_size, decoder=decoder)
+            for path, h in zip(good, hyps, strict=True):
+                if args.json:
+                    obj = {"image": str(path), "text": h.text, "confidence": round(h.confidence, 4)}
+                    if args.chars:
+                        obj["chars"] = [
+                            {"char": c, "confidence": round(conf, 4)}
+                            for c, conf in zip(h.text, h.char_confidences, strict=False)
+                        ]
+                    emit(bar, json.dumps(obj, ensure_ascii=False))
+                else:
+                    emit(bar, h.text)
+            bar.update(len(paths[start : start + chunk]))
+    return failed
+
+
+def recognize_pages(loaded: LoadedModel | OnnxModel, paths: list[Path], decoder: Any, args: argparse.Namespace) -> int:
+    """Print each page's text (or JSON object), in order; the number of pages that failed."""
+    failed = 0
+    with progress_bar(0, "line", args.quiet) as bar:
+        for n, path in enumerate(paths, 1):
+            bar.set_description(f"page {n}/{len(paths)}")
+            try:
+                lines = page_lines(path)
+            except HTRError as e:
+                bar.clear()
+                print(f"htr: {e}", file=sys.stderr)
+                failed += 1
+                continue
+            bar.total += len(lines.polygons)
+            bar.refresh()
+            result = recognize_page(loaded, lines, batch_size=args.batch_size, decoder=decoder, progress=bar.update)
+            if args.json:
+                emit(bar, json.dumps(result.to_json(chars=args.chars), ensure_ascii=False))
+            elif result.lines:
+                emit(bar, result.text)
+    return failed
 
 
 if __name__ == "__main__":

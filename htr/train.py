@@ -30,6 +30,7 @@ from tqdm import tqdm
 from htr.charset import Charset
 from htr.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from htr.config import Config
+from htr.data.augment import build_augmenter
 from htr.data.dataset import BucketBatchSampler, SkipReport, build_dataset, collate, ctc_min_frames
 from htr.data.lines import LineStore
 from htr.data.sources import load_split
@@ -133,7 +134,9 @@ def _datasets(cfg: Config, charset: Charset | None, model_stride: int, rank: int
     def fits(width: int, ids: list[int]) -> bool:
         return width // model_stride >= max(ctc_min_frames(ids), 1)
 
-    train_ds, train_report = build_dataset(train_samples, train_store, charset, fits)
+    train_ds, train_report = build_dataset(
+        train_samples, train_store, charset, fits, augmenter=build_augmenter(cfg.data.augment), seed=cfg.train.seed
+    )
     val_ds, val_report = build_dataset(val_samples, val_store, charset, fits)
     say(train_report.summary("train"))
     say(val_report.summary("val"))
@@ -244,6 +247,10 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
     decoder = GreedyDecoder(charset.labels)
     logger = TrainLogger(out_dir, cfg, val_ds, enabled=is_main)
     resolved = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)
+    if is_main and train_ds.augmenter is not None:  # what augment=... does, on lines the run starts with
+        train_ds.set_epoch(state["epoch"])
+        spread = range(0, len(train_ds), max(len(train_ds) // 16, 1))
+        logger.augmentation_grid([train_ds[k]["image"] for k in list(spread)[:16]], state["step"])
 
     def checkpoint(name: str) -> Path:
         path = out_dir / name
@@ -270,6 +277,7 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
         while state["epoch"] < cfg.train.max_epochs and stop_reason is None:
             epoch = state["epoch"]
             sampler.set_epoch(epoch, state["batch_in_epoch"])
+            train_ds.set_epoch(epoch)  # augmentations drawn per (seed, epoch, line): resumable, worker-independent
             net.train()
             bar = tqdm(
                 train_loader, desc=f"epoch {epoch + 1}", disable=not (cfg.train.progress and is_main), leave=False
@@ -414,7 +422,7 @@ def _skipped_note(train_report: SkipReport, val_report: SkipReport, nonfinite: i
 # ------------------------------------------------------------------------- command line and config checks
 
 _KEYS_HINT = "see `python -m htr.train --cfg job` for the valid keys and their values"
-_GROUPS = ("data", "model", "optim", "decode", "experiment", "debug")
+_GROUPS = ("data", "model", "optim", "decode", "augment", "experiment", "debug")
 
 
 def _schema() -> dict[str, Any]:

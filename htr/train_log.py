@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
 from omegaconf import OmegaConf
 
 from htr.data.dataset import LineDataset
@@ -39,6 +40,19 @@ class TrainLogger:
             self.writer.add_scalar("train/loss", self._loss_sum / self._count, step)
             self.writer.add_scalar("train/lr", lr, step)
             self._loss_sum, self._count = 0.0, 0
+
+    def augmentation_grid(self, images: list[torch.Tensor], step: int = 0) -> None:
+        """Write ``images`` (augmented training lines, each (1, H, W)) as one image ``train/augmented_lines``:
+        one line per row, padded on the right with background to a common width, rows parted by grey."""
+        if not self.enabled or not images:
+            return
+        from torchvision.utils import make_grid
+
+        width = max(im.shape[-1] for im in images)
+        padded = torch.stack([torch.nn.functional.pad(im, (0, width - im.shape[-1])) for im in images])
+        grid = make_grid(padded.clamp(0, 1), nrow=1, padding=2, pad_value=0.5)  # (3, rows, width + 4)
+        self.writer.add_image("train/augmented_lines", grid, step)
+        self.writer.flush()
 
     def validation(self, epoch: int, step: int, metrics: dict[str, Any]) -> None:
         """Write validation loss/CER/WER and the sample lines with target and prediction."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from htr.checkpoint import load_checkpoint
@@ -43,12 +44,16 @@ def test_overfits_a_few_lines_to_cer_zero(tmp_path):
     assert [h.text for h in recognize_lines(loaded, arrays)] == WORDS
 
 
-def test_resume_reaches_the_same_weights(tmp_path):
+@pytest.mark.parametrize("augment", ["none", "light"])
+def test_resume_reaches_the_same_weights(tmp_path, augment):
     tsv = write_tsv_dataset(tmp_path / "d", {"train": WORDS * 2, "val": WORDS[:4]})
-    common = ["data.batch_size=4", "train.max_epochs=3"]
+    common = ["data.batch_size=4", "train.max_epochs=3", f"augment={augment}"]
     full = train(_cfg(tsv, tmp_path / "full", common))
-    # Interrupted mid-epoch 2 (step 6 of 4-step epochs), then resumed from last.pt.
-    train(_cfg(tsv, tmp_path / "part", [*common, "train.max_steps=6", "train.checkpoint_every_steps=1"]))
+    # Interrupted mid-epoch 2 (step 6 of 4-step epochs), then resumed from last.pt. With augmentation the
+    # interrupted run loads its lines in two worker processes: the augmentations are drawn per line, not
+    # per process, so the batches (and the weights) are the same.
+    workers = ["data.num_workers=2"] if augment != "none" else []
+    train(_cfg(tsv, tmp_path / "part", [*common, *workers, "train.max_steps=6", "train.checkpoint_every_steps=1"]))
     part = load_checkpoint(tmp_path / "part" / "last.pt")
     assert part["state"]["step"] == 6
     resumed = train(_cfg(tsv, tmp_path / "part", [*common, f"train.resume={tmp_path / 'part' / 'last.pt'}"]))
@@ -57,6 +62,15 @@ def test_resume_reaches_the_same_weights(tmp_path):
     b = load_checkpoint(tmp_path / "part" / "last.pt")["model"]
     for k in a:
         assert torch.equal(a[k], b[k]), k
+    # A grid of augmented training lines is logged at the start, when there is augmentation.
+    assert ("train/augmented_lines" in _image_tags(tmp_path / "full" / "tensorboard")) == (augment != "none")
+
+
+def _image_tags(folder) -> set[str]:
+    """The image tags of the TensorBoard event files in ``folder``."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    return {tag for f in folder.iterdir() for tag in EventAccumulator(str(f)).Reload().Tags()["images"]}
 
 
 def test_checkpoint_is_self_describing_and_weights_only(tmp_path):

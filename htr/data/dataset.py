@@ -7,14 +7,19 @@ import random
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
 from htr.charset import Charset
+from htr.data.augment import item_seed
 from htr.data.lines import LineStore
 from htr.data.samples import Sample
+
+if TYPE_CHECKING:
+    from htr.data.augment import LineAugmenter
 
 
 def ctc_min_frames(ids: Sequence[int]) -> int:
@@ -53,15 +58,36 @@ class SkipReport:
 
 class LineDataset(Dataset):
     """Preprocessed lines with their encoded transcriptions. Items are dicts with ``image`` (1, H, W) float,
-    ``target`` (L,) int64, ``text`` and ``id``."""
+    ``target`` (L,) int64, ``text`` and ``id``.
 
-    def __init__(self, store: LineStore, indices: list[int], samples: Sequence[Sample], charset: Charset) -> None:
+    With an ``augmenter`` (training only), item ``k`` of epoch ``e`` is augmented with a generator seeded from
+    ``(seed, e, k)``: the same whatever the DataLoader workers (each gets a copy of the dataset, made when an
+    epoch's iterator starts, so call :meth:`set_epoch` before iterating; not with ``persistent_workers``)
+    and after resuming. ``widths`` stay those of the stored lines (augmentation may widen a line a little).
+    """
+
+    def __init__(
+        self,
+        store: LineStore,
+        indices: list[int],
+        samples: Sequence[Sample],
+        charset: Charset,
+        augmenter: LineAugmenter | None = None,
+        seed: int = 0,
+    ) -> None:
         self.store = store
         self.indices = indices
         self.samples = [samples[i] for i in indices]
         self.charset = charset
         self.targets = [charset.encode(s.text) for s in self.samples]
         self.widths = [store.width(i) for i in indices]
+        self.augmenter = augmenter
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch whose augmentations :meth:`__getitem__` draws."""
+        self.epoch = epoch
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -69,6 +95,8 @@ class LineDataset(Dataset):
     def __getitem__(self, k: int) -> dict:
         a = self.store[self.indices[k]]  # (H, W) uint8
         image = torch.from_numpy(a.astype(np.float32) / 255.0).unsqueeze(0)  # (1, H, W)
+        if self.augmenter is not None:
+            image = self.augmenter(image, torch.Generator().manual_seed(item_seed(self.seed, self.epoch, k)))
         s = self.samples[k]
         return {"image": image, "target": torch.tensor(self.targets[k], dtype=torch.long), "text": s.text, "id": s.id}
 
@@ -79,9 +107,12 @@ def build_dataset(
     charset: Charset,
     min_frames_ok: Callable[[int, list[int]], bool] | None = None,
     require_text: bool = True,
+    augmenter: LineAugmenter | None = None,
+    seed: int = 0,
 ) -> tuple[LineDataset, SkipReport]:
     """Keep the usable lines of ``samples``: readable images, non-empty texts, and (when ``min_frames_ok`` is
-    given) transcriptions that fit in the line's output frames. Everything left out is in the report."""
+    given) transcriptions that fit in the line's output frames. Everything left out is in the report.
+    ``augmenter`` and ``seed`` go to the :class:`LineDataset` (training lines only)."""
     report = SkipReport(total=len(samples))
     keep = []
     for i, s in enumerate(samples):
@@ -98,7 +129,7 @@ def build_dataset(
             report.skip("transcription longer than the line's output frames", s.id)
             continue
         keep.append(i)
-    return LineDataset(store, keep, samples, charset), report
+    return LineDataset(store, keep, samples, charset, augmenter, seed), report
 
 
 def collate(batch: list[dict]) -> dict:

@@ -17,6 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from htr.data.samples import Sample
 from htr.errors import HTRError
@@ -30,7 +31,12 @@ MIN_WIDTH = 16
 
 def preprocess_file(path: Path, cfg: PreprocessConfig) -> np.ndarray:
     """Load and preprocess one line image into a uint8 array (height, W >= MIN_WIDTH), ink high, background 0."""
-    a = preprocess_line(load_image(path), cfg)
+    return preprocess_image(load_image(path), cfg)
+
+
+def preprocess_image(img: Image.Image | np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
+    """Preprocess one line image (e.g. a crop of a page) like :func:`preprocess_file`."""
+    a = preprocess_line(img, cfg)
     a = np.clip(np.rint(a * 255.0), 0, 255).astype(np.uint8)
     if a.shape[1] < MIN_WIDTH:
         a = np.pad(a, ((0, 0), (0, MIN_WIDTH - a.shape[1])))

@@ -1,4 +1,4 @@
-"""Turn ``cfg.data`` into samples: generate the synthetic demo data when asked, else read the dataset."""
+"""Turn ``cfg.data`` into samples: generate the synthetic or MNIST-digit lines when asked, else read the dataset."""
 
 from __future__ import annotations
 
@@ -9,13 +9,20 @@ from htr.data.samples import Sample
 
 
 def dataset_path(data_cfg) -> Path:  # noqa: ANN001 - DataConfig, imported lazily to avoid a cycle
-    """The dataset ``data.root`` names, generating the synthetic lines first when ``data.name=synthetic``."""
+    """The dataset ``data.root`` names, generating it first when ``data.name`` is ``synthetic`` or ``mnist_lines``."""
     root = Path(data_cfg.root).expanduser()
     if data_cfg.name == "synthetic":
         from htr.data.synthetic import generate_dataset
 
         s = data_cfg.synthetic
         return generate_dataset(root, s.n_train, s.n_val, s.n_test, seed=s.seed)
+    if data_cfg.name == "mnist_lines":
+        from htr.data.mnist import generate_digit_lines
+
+        m = data_cfg.mnist
+        return generate_digit_lines(
+            root, Path(m.dir).expanduser(), m.n_train, m.n_val, m.n_test, seed=m.seed, train_digits=m.train_digits
+        )
     return root
 
 

@@ -1,0 +1,34 @@
+#!/usr/bin/env python3
+"""Copy a trained checkpoint into the package as the default model, without its training state.
+
+    python scripts/ship_model.py runs/copiste_cpu/best.pt [htr/models/default.pt]
+
+Keeps the weights, charset, resolved config, preprocessing settings, version and the epoch/step/CER it reached;
+drops the optimizer, scheduler, scaler and RNG states (they only matter for resuming). The result still loads
+with ``torch.load(weights_only=True)`` and ``htr.inference.load_model``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from htr.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+
+KEEP = ("model", "charset", "config", "preprocess", "state")
+
+
+def main() -> None:
+    """Command-line entry point."""
+    src = Path(sys.argv[1])
+    dst = Path(sys.argv[2]) if len(sys.argv) > 2 else REPO / "htr" / "models" / "default.pt"
+    ckpt = load_checkpoint(src)
+    save_checkpoint(dst, {k: ckpt[k] for k in KEEP if k in ckpt})
+    print(f"wrote {dst} ({dst.stat().st_size / 1e6:.1f} MB) from {src}")
+
+
+if __name__ == "__main__":
+    main()
