@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from htr.data.lines import preprocess_image
 from htr.data.pages import crop_line, line_box
@@ -175,8 +175,6 @@ def recognize_page(
 
 def draw_lines(page: Image.Image, polygons: list[tuple[Point, ...]], width: int = 3) -> Image.Image:
     """An RGB copy of ``page`` with each line's outline drawn (alternating colours), for checking by eye."""
-    from PIL import ImageDraw
-
     out = page.convert("RGB")
     draw = ImageDraw.Draw(out)
     colours = [(220, 30, 30), (30, 90, 220)]

@@ -15,13 +15,18 @@ them top to bottom. The steps, all on a copy downscaled to at most :attr:`Segmen
    The profile is smoothed with a window of a fraction of the pitch; its peaks at least half a pitch apart are
    the lines and the minimum between two neighbouring peaks is their boundary (so ascenders and descenders
    that reach into the gap go to the nearer line, and an accent or a descender alone never makes a line).
+   A band that holds two lines with a blank gap between them (small print) is cut there.
 5. Each band is trimmed to its ink; bands with little ink (specks, remains of rules) are dropped, and so are
    bands whose text is much smaller than the page's (printed headers or footers of forms; see
-   :attr:`SegmentConfig.min_height_ratio`). The horizontal extent of a band is that of its ink, words further
-   than about two pitches from the rest with little ink (margin noise) left out.
+   :attr:`SegmentConfig.min_height_ratio`). The horizontal extent of a band is that of its body (the rows of
+   its x-height), words further than two pitches from the rest with little ink (margin noise) left out.
+6. Between each two neighbouring lines, a path from the left edge to the right one that crosses the least ink
+   (dynamic programming; ruled lines count as ink, so each line keeps the rule it is written on).
 
-A line's outline is a parallelogram in page pixels (its band, sheared back by the skew) with a little padding;
-crop it with :func:`htr.data.pages.crop_line`.
+A line's outline is its band's rectangle (with a little padding, never past the boundaries with its
+neighbours), less what lies beyond those paths (the neighbours' descenders and ascenders), turned back by the
+skew into page pixels. Crop it with :func:`htr.data.pages.crop_line`, which paints what lies outside it with
+the paper's gray.
 """
 
 from __future__ import annotations
@@ -45,15 +50,13 @@ class LineBox:
 
     Attributes:
         box: ``(x0, y0, x1, y1)``, the bounding box of ``polygon`` (right and bottom exclusive).
-        polygon: the line's outline, clockwise from its top-left corner (a parallelogram when the page is
-            skewed).
-        baseline: the line's estimated baseline (the peak of its band in the straightened page), from left
-            to right.
+        polygon: the line's outline, clockwise from its top-left corner: a rectangle around its ink in the
+            straightened page, less what lies beyond the paths between it and its neighbours, turned back by
+            the skew.
     """
 
     box: tuple[int, int, int, int]
     polygon: tuple[Point, ...]
-    baseline: tuple[Point, Point]
 
     @property
     def height(self) -> int:
@@ -113,20 +116,33 @@ def segment_lines(page: Image.Image | np.ndarray, cfg: SegmentConfig | None = No
     straight = _shear(mask, offsets)
     # Rules are thin and often broken at the work scale: look for them in a lighter threshold too.
     faint = _shear(small > 0.5 * threshold, offsets)
+    ruled = straight.copy()
     straight &= ~_ruled_lines(faint, max(8, round(cfg.rule_length * mask.shape[1])))
-    bands = _find_bands(straight, cfg)
+    bands, pitch, smooth = _find_bands(straight, cfg)
+    # The paths between lines do not cross ruled lines either: a line is cut with the rule it is written on.
+    seams = _seams(ruled, [b.peak for b in bands], smooth, pitch)
     lines = []
-    for band in bands:
-        top, bottom, x0, x1, peak = band.top, band.bottom, band.x0, band.x1, band.peak
-        polygon = [(x, y - offsets_at(offsets, x)) for x, y in ((x0, top), (x1, top), (x1, bottom), (x0, bottom))]
-        polygon = [(min(max(x * factor, 0.0), width), min(max(y * factor, 0.0), height)) for x, y in polygon]
+    for i, band in enumerate(bands):
+        x0, x1 = int(band.x0), int(math.ceil(band.x1))
+        # The band's rectangle, less what the paths between lines give to the neighbours (their ascenders
+        # and descenders reaching into it).
+        top = np.full(x1 - x0, band.top)
+        if i > 0:
+            top = np.maximum(top, seams[i - 1][x0:x1])
+        bottom = np.full(x1 - x0, band.bottom)
+        if i < len(seams):
+            bottom = np.minimum(bottom, seams[i][x0:x1] + 1)
+        outline = _outline(np.arange(x0, x1 + 1, dtype=np.float64), top, bottom)
+        polygon = tuple(
+            (
+                min(max(x * factor, 0.0), float(width)),
+                min(max((y - offsets_at(offsets, x)) * factor, 0.0), float(height)),
+            )
+            for x, y in outline
+        )
         xs, ys = [p[0] for p in polygon], [p[1] for p in polygon]
         box = (math.floor(min(xs)), math.floor(min(ys)), math.ceil(max(xs)), math.ceil(max(ys)))
-        baseline = (
-            (x0 * factor, (peak - offsets_at(offsets, x0)) * factor),
-            (x1 * factor, (peak - offsets_at(offsets, x1)) * factor),
-        )
-        lines.append(LineBox(box, tuple(polygon), baseline))
+        lines.append(LineBox(box, polygon))
     return lines
 
 
@@ -186,8 +202,9 @@ def _shear(mask: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return out
 
 
-def _window_count(mask: np.ndarray, n: int, axis: int) -> np.ndarray:
-    """Number of True values in the centred window of ``n`` along ``axis`` (cut at the edges) and its length."""
+def _window_count(mask: np.ndarray, n: int, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Number of True values in the centred window of ``n`` along ``axis`` (cut at the edges), and the windows'
+    lengths (``n``, less at the edges)."""
     m = np.moveaxis(mask, axis, -1)
     c = np.zeros((*m.shape[:-1], m.shape[-1] + 1), dtype=np.int32)
     np.cumsum(m, axis=-1, out=c[..., 1:])
@@ -285,17 +302,17 @@ class _Band:
     ink: float
 
 
-def _find_bands(mask: np.ndarray, cfg: SegmentConfig) -> list[_Band]:
-    """The lines of a straightened mask, top to bottom, padded (work pixels)."""
+def _find_bands(mask: np.ndarray, cfg: SegmentConfig) -> tuple[list[_Band], float, np.ndarray]:
+    """The lines of a straightened mask, top to bottom, padded (work pixels); the pitch; the smoothed profile."""
     profile = mask.sum(axis=1).astype(np.float64)
     if not profile.any():
-        return []
+        return [], 1.0, profile
     light = _smooth(profile, 3)
     pitch = _line_pitch(light)
     smooth = _smooth(profile, max(1, round(cfg.smooth * pitch)))
     peaks = _peaks(smooth, max(2, round(0.5 * pitch)), cfg.min_peak)
     if not peaks:
-        return []
+        return [], pitch, smooth
     # Boundaries: the minimum between neighbouring peaks; the outer ones up to a pitch beyond the outer peaks.
     cuts = [max(0, peaks[0] - round(pitch))]
     cuts += [a + int(np.argmin(smooth[a:b])) for a, b in zip(peaks[:-1], peaks[1:])]
@@ -308,7 +325,7 @@ def _find_bands(mask: np.ndarray, cfg: SegmentConfig) -> list[_Band]:
                 band.peak = float(a + np.argmax(light[a:b]))
                 bands.append(band)
     if not bands:
-        return []
+        return [], pitch, smooth
     median_ink = float(np.median([b.ink for b in bands]))
     median_height = float(np.median([b.bottom - b.top for b in bands]))
     bands = [
@@ -320,7 +337,7 @@ def _find_bands(mask: np.ndarray, cfg: SegmentConfig) -> list[_Band]:
     for b in bands:
         b.top, b.bottom = max(b.lo, b.top - pad), min(b.hi, b.bottom + pad)
         b.x0, b.x1 = max(0.0, b.x0 - pad), min(float(mask.shape[1]), b.x1 + pad)
-    return bands
+    return bands, pitch, smooth
 
 
 def _split_at_gaps(
@@ -348,7 +365,6 @@ def _split_at_gaps(
 
 def _peaks(smooth: np.ndarray, radius: int, min_peak: float) -> list[int]:
     """Rows that are the maximum of ``smooth`` within ``radius`` and above ``min_peak`` x the median such peak."""
-    n = smooth.size
     padded = np.pad(smooth, radius, constant_values=-1.0)
     windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * radius + 1)
     is_max = (smooth >= windows.max(axis=1)) & (smooth > 0)
@@ -362,16 +378,16 @@ def _peaks(smooth: np.ndarray, radius: int, min_peak: float) -> list[int]:
     if not peaks:
         return []
     floor = min_peak * float(np.median(smooth[peaks]))
-    return [p for p in peaks if smooth[p] >= floor and p < n]
+    return [p for p in peaks if smooth[p] >= floor]
 
 
 def _trim_band(mask: np.ndarray, lo: int, hi: int, pitch: float) -> _Band | None:
     """The ink of rows ``lo:hi``, specks away from the line left out; None if there is none.
 
     Columns: groups of ink columns in the body rows (those with at least 0.3 of the busiest row's ink), gaps
-    narrower than two pitches bridged (word gaps); rows: groups of ink
-    rows, gaps up to a quarter pitch bridged (accents, i-dots). Groups with under 5 % (columns) or 2 % (rows)
-    of the band's ink are noise when other groups exist.
+    narrower than two pitches bridged (word gaps), then extended by strokes sticking out of the body; rows:
+    groups of ink rows, gaps up to a quarter pitch bridged (accents, i-dots). Groups with under 5 % (columns)
+    or 2 % (rows) of the band's ink are noise when other groups exist.
     """
     band = mask[lo:hi]
     per_row = band.sum(axis=1)
@@ -382,11 +398,28 @@ def _trim_band(mask: np.ndarray, lo: int, hi: int, pitch: float) -> _Band | None
     cols = band[per_row >= 0.3 * per_row.max()].sum(axis=0).astype(np.float64)
     x_keep = _main_groups(cols, max(3, round(2 * pitch)), 0.05)
     xs = np.flatnonzero(x_keep)
+    # Strokes outside the body (a J's hook, an f's tail) may stick out a little beyond it.
+    any_ink = band.any(axis=0)
+    x0, x1 = _extend(any_ink, int(xs[0]), -1, pitch), _extend(any_ink, int(xs[-1]), 1, pitch)
+    xs = np.arange(x0, x1 + 1)
     rows = band[:, xs[0] : xs[-1] + 1].sum(axis=1).astype(np.float64)
     y_keep = _main_groups(rows, max(3, round(0.25 * pitch)), 0.02)
     ys = np.flatnonzero(y_keep)
     ink = float(band[ys[0] : ys[-1] + 1, xs[0] : xs[-1] + 1].sum())
     return _Band(float(lo + ys[0]), float(lo + ys[-1] + 1), lo, hi, 0.0, float(xs[0]), float(xs[-1] + 1), ink)
+
+
+def _extend(ink: np.ndarray, x: int, step: int, pitch: float) -> int:
+    """The last column with ink going from ``x`` in direction ``step`` over gaps of under a fifth of a pitch,
+    at most half a pitch."""
+    gap, reach = max(2, round(0.2 * pitch)), max(2, round(0.5 * pitch))
+    last = x
+    for c in range(x + step, x + step * (reach + 1), step):
+        if not 0 <= c < ink.size or c - last == step * gap:
+            break
+        if ink[c]:
+            last = c
+    return last
 
 
 def _main_groups(counts: np.ndarray, bridge: int, share: float) -> np.ndarray:
@@ -404,3 +437,63 @@ def _main_groups(counts: np.ndarray, bridge: int, share: float) -> np.ndarray:
         if k:
             out[s:e] = True
     return out & has_ink
+
+
+# ------------------------------------------------------------------------------------------------ outlines
+
+
+def _seams(mask: np.ndarray, peaks: list[float], smooth: np.ndarray, pitch: float) -> list[np.ndarray]:
+    """Between each two neighbouring lines, the path from the left edge to the right one crossing the least ink.
+
+    Each path runs between the two lines' peaks, one row per column (moving at most a row up or down per
+    column), by dynamic programming over all the gaps at once; crossing an ink pixel costs 1, and a tiny cost
+    for straying from the profile's minimum between the peaks keeps it straight through blank stretches.
+    Returns one float array of rows (one per column) per gap.
+    """
+    n = len(peaks) - 1
+    if n <= 0:
+        return []
+    h, w = mask.shape
+    tops = [int(p) + 1 for p in peaks[:-1]]
+    heights = [max(1, int(b) - a) for a, b in zip(tops, peaks[1:])]
+    rows = max(heights)
+    cost = np.full((n, rows, w), np.inf, dtype=np.float32)
+    for i, (a, k) in enumerate(zip(tops, heights)):
+        valley = int(np.argmin(smooth[a : a + k]))
+        prior = (np.abs(np.arange(k) - valley) / max(pitch, 1.0) * 0.02).astype(np.float32)
+        cost[i, :k] = mask[a : a + k].astype(np.float32) + prior[:, None]
+    total = cost[:, :, 0].copy()
+    back = np.zeros((w, n, rows), dtype=np.int8)
+    big = np.full((n, 1), np.inf, dtype=np.float32)
+    for x in range(1, w):
+        # Arriving from the row above or below costs a little more than staying on the row.
+        up = np.concatenate([big, total[:, :-1] + 1e-3], axis=1)
+        down = np.concatenate([total[:, 1:] + 1e-3, big], axis=1)
+        best = np.minimum(total, np.minimum(up, down))
+        back[x] = np.where(best == total, 0, np.where(best == up, -1, 1))
+        total = best + cost[:, :, x]
+    y = np.argmin(total, axis=1)
+    path = np.zeros((n, w), dtype=np.int64)
+    path[:, -1] = y
+    for x in range(w - 1, 0, -1):
+        y = y + back[x, np.arange(n), y]
+        path[:, x - 1] = y
+    return [path[i] + tops[i] + 0.5 for i in range(n)]
+
+
+def _outline(xs: np.ndarray, top: np.ndarray, bottom: np.ndarray) -> list[Point]:
+    """Polygon of the columns ``xs[:-1]`` between the rows ``top`` and ``bottom`` (one value per column),
+    clockwise from the top-left corner, with a vertex only where an edge changes row."""
+
+    def edge(ys: np.ndarray) -> list[Point]:
+        points: list[Point] = []
+        start = 0
+        for k in range(1, ys.size + 1):
+            if k == ys.size or ys[k] != ys[start]:
+                points += [(float(xs[start]), float(ys[start])), (float(xs[k]), float(ys[start]))]
+                start = k
+        return points
+
+    upper = edge(np.asarray(top, dtype=np.float64))
+    lower = edge(np.asarray(bottom, dtype=np.float64))
+    return upper + lower[::-1]

@@ -155,12 +155,12 @@ def test_recognize_page_in_process(checkpoint):
     assert all(0.0 <= line.confidence <= 1.0 for line in result.lines)
 
 
-def _recognize(*args: str) -> subprocess.CompletedProcess:
+def _recognize(*args: str, status: int = 0) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     p = subprocess.run(
         [sys.executable, "-m", "htr.recognize", *args], cwd=REPO, capture_output=True, text=True, timeout=120, env=env
     )
-    assert p.returncode == 0, f"{args} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}"
+    assert p.returncode == status, f"{args} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}"
     return p
 
 
@@ -184,3 +184,7 @@ def test_recognize_page_cli(tmp_path, checkpoint):
     assert segmented["text"] == "\n".join(line["text"] for line in segmented["lines"])
     assert from_xml["xml"] == str(tmp_path / "page.xml") and from_xml["image"] == str(tmp_path / "page.png")
     assert [line["id"] for line in from_xml["lines"]] == ["l0", "l1", "l2"]  # the XML's lines, in its order
+
+    # Without --page, an XML file is refused, in one sentence.
+    p = _recognize(str(tmp_path / "page.xml"), "--checkpoint", str(checkpoint), status=1)
+    assert p.stderr.strip() == f"htr: {tmp_path / 'page.xml'}: a PAGE/ALTO file is read with --page"
