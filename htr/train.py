@@ -30,6 +30,7 @@ from tqdm import tqdm
 from htr.charset import Charset
 from htr.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from htr.config import Config
+from htr.config_check import config_hint, typed_config
 from htr.data.augment import build_augmenter
 from htr.data.dataset import BucketBatchSampler, SkipReport, build_dataset, collate, ctc_min_frames
 from htr.data.lines import LineStore
@@ -177,7 +178,7 @@ def validate(model: CRNN, loader: DataLoader, device: torch.device, decoder: Gre
 def train(cfg: Config | DictConfig) -> dict[str, Any]:
     """Train a model as ``cfg`` says; return the best validation CER, epochs run and checkpoint paths."""
     if not isinstance(cfg, Config):
-        cfg = _typed_config(cfg)
+        cfg = typed_config(cfg)
     device, rank, world = _setup_distributed(cfg)
     is_main = rank == 0
 
@@ -417,109 +418,6 @@ def _skipped_note(train_report: SkipReport, val_report: SkipReport, nonfinite: i
     parts = [f"{r.n_skipped} {name} lines" for name, r in (("train", train_report), ("val", val_report)) if r.n_skipped]
     note = f"; skipped {' and '.join(parts)} (listed at the start)" if parts else ""
     return note + (f"; non-finite steps skipped so far: {nonfinite}" if nonfinite else "")
-
-
-# ------------------------------------------------------------------------- command line and config checks
-
-_KEYS_HINT = "see `python -m htr.train --cfg job` for the valid keys and their values"
-_GROUPS = ("data", "model", "optim", "decode", "augment", "experiment", "debug")
-
-
-def _schema() -> dict[str, Any]:
-    """The config schema as nested plain dicts (defaults as values)."""
-    return OmegaConf.to_container(OmegaConf.structured(Config), resolve=False)  # type: ignore[return-value]
-
-
-def _flat_keys(tree: dict[str, Any], prefix: str = "") -> list[str]:
-    """Every dotted key of a nested dict, sections included."""
-    keys = []
-    for k, v in tree.items():
-        keys.append(prefix + k)
-        if isinstance(v, dict):
-            keys += _flat_keys(v, f"{prefix}{k}.")
-    return keys
-
-
-def _unknown_keys(tree: Any, schema: Any, prefix: str = "") -> list[str]:
-    """Dotted keys of ``tree`` that the schema lacks (below an empty schema dict anything goes)."""
-    if not isinstance(tree, dict) or not isinstance(schema, dict) or not schema:
-        return []
-    out = []
-    for k, v in tree.items():
-        if k not in schema:
-            out.append(f"{prefix}{k}")
-        else:
-            out += _unknown_keys(v, schema[k], f"{prefix}{k}.")
-    return out
-
-
-def unknown_key_message(key: str) -> str:
-    """``unknown config key 'train.max_epoch' (did you mean 'train.max_epochs'?); see ...``."""
-    import difflib
-
-    close = difflib.get_close_matches(key, _flat_keys(_schema()), n=1, cutoff=0.6)
-    guess = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"unknown config key {key!r}{guess}; {_KEYS_HINT}"
-
-
-def _typed_config(cfg: DictConfig) -> Config:
-    """``cfg`` as a :class:`Config`; a key the schema lacks or a value of the wrong type is an :class:`HTRError`.
-
-    Hydra checks plain overrides against the schema, but ``+key=value`` adds keys past it; they are refused here.
-    """
-    from omegaconf.errors import ValidationError
-
-    tree = OmegaConf.to_container(cfg, resolve=False) if OmegaConf.is_config(cfg) else cfg
-    unknown = _unknown_keys(tree, _schema())
-    if unknown:
-        raise HTRError(unknown_key_message(unknown[0]))
-    try:
-        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config), cfg))  # type: ignore[return-value]
-    except ValidationError as e:
-        raise HTRError(f"config key {e.full_key}: {str(e.msg).splitlines()[0]}; {_KEYS_HINT}") from None
-
-
-def config_hint(overrides: list[str]) -> str | None:
-    """htr's hint for the first command-line override that names an unknown key or gives a value of the wrong
-    type (printed after Hydra's own message); None when no override is at fault."""
-    import json
-
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import HydraException
-    from omegaconf import ListConfig
-    from omegaconf.errors import OmegaConfBaseException
-
-    parser, parsed = OverridesParser.create(), []
-    for arg in overrides:
-        # Flags (--cfg job) and overrides Hydra cannot parse (its message says why) get no hint.
-        with contextlib.suppress(HydraException):
-            parsed += parser.parse_overrides([arg]) if not arg.startswith("-") else []
-    schema = OmegaConf.structured(Config)
-    for o in parsed:
-        key = o.key_or_group
-        # Config groups (data=copiste) name files; Hydra's message already lists the choices.
-        if o.is_delete() or key in _GROUPS or key.split(".")[0] in ("hydra", "experiment", "debug"):
-            continue
-        try:
-            known = OmegaConf.select(schema, key, default=_ABSENT) is not _ABSENT
-        except OmegaConfBaseException:
-            known = False
-        if not known:
-            return unknown_key_message(key)
-        try:
-            OmegaConf.update(schema, key, o.value(), merge=True)
-        except OmegaConfBaseException as e:
-            default = OmegaConf.select(OmegaConf.structured(Config), key)
-            if isinstance(default, (DictConfig, ListConfig)):
-                default = OmegaConf.to_container(default)
-            return (
-                f"{key}={o.get_value_element_as_str()} is not a valid value ({str(e).splitlines()[0]}); "
-                f"it takes a value like {key}={json.dumps(default, separators=(',', ':'))}"
-            )
-    return None
-
-
-_ABSENT = object()
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")

@@ -25,8 +25,8 @@ def test_train_evaluate_recognize(tmp_path):
     texts = ["one two", "three", "four five six", "seven"]
     tsv = write_tsv_dataset(tmp_path / "d", {"train": texts, "val": texts[:2], "test": texts[2:]})
     out = tmp_path / "run"
-    _run("htr.train", "data=copiste", f"data.root={tsv}", f"train.out_dir={out}", "data.cache_dir=null",
-         "train.max_steps=3", "train.progress=false", *TINY_MODEL)  # fmt: skip
+    _run("htr.train", "data=copiste", f"data.root={tsv}", f"train.out_dir={out}", f"hydra.run.dir={out}",
+         "data.cache_dir=null", "train.max_steps=3", "train.progress=false", *TINY_MODEL)  # fmt: skip
     ckpt = out / "best.pt"
     assert ckpt.is_file() and (out / "last.pt").is_file()
 

@@ -38,13 +38,14 @@ from htr.charset import Charset
 from htr.checkpoint import load_checkpoint, save_checkpoint
 from htr.cli import run
 from htr.config import Config
+from htr.config_check import config_hint
 from htr.data.lines import MIN_WIDTH, LineStore, preprocess_file
 from htr.data.samples import Sample
 from htr.errors import CheckpointError, DataError, HTRError, ImageError
 from htr.inference import load_model, recognize_lines
 from htr.model import CRNN
 from htr.preprocess.pipeline import PreprocessConfig, preprocess_line
-from htr.train import config_hint, train
+from htr.train import train
 from htr.train_log import TrainLogger
 
 from .conftest import REPO, TINY_MODEL, compose_config, render_text, write_tsv_dataset

@@ -93,7 +93,8 @@ def test_ddp_under_torchrun_on_cpu(tmp_path):
 
     tsv = write_tsv_dataset(tmp_path / "d", {"train": WORDS * 2, "val": WORDS[:2]})
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "htr.train", "data=copiste",
-           f"data.root={tsv}", f"train.out_dir={tmp_path / 'run'}", f"data.cache_dir={tmp_path / 'cache'}",
+           f"data.root={tsv}", f"train.out_dir={tmp_path / 'run'}", f"hydra.run.dir={tmp_path / 'run'}",
+           f"data.cache_dir={tmp_path / 'cache'}",
            "train.max_epochs=2", "data.batch_size=4", "train.progress=false", *TINY_MODEL]  # fmt: skip
     p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=240)
     assert p.returncode == 0, p.stderr[-3000:]
