@@ -75,6 +75,8 @@ class DataConfig:
     val_split: str = "val"
     test_split: str = "test"
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+    synthetic_fraction: float = 0.0
+    synthetic_mix_root: str = "data/synthetic-mix"
     mnist: MnistConfig = field(default_factory=MnistConfig)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)

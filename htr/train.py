@@ -34,7 +34,7 @@ from htr.config_check import config_hint, typed_config
 from htr.data.augment import build_augmenter
 from htr.data.dataset import BucketBatchSampler, SkipReport, build_dataset, collate, ctc_min_frames
 from htr.data.lines import LineStore
-from htr.data.sources import load_split
+from htr.data.sources import load_split, load_train_split
 from htr.decode import GreedyDecoder
 from htr.errors import DataError, HTRError
 from htr.metrics import ErrorRates
@@ -116,7 +116,7 @@ def _make_scheduler(cfg: Config, optimizer: torch.optim.Optimizer, total_steps: 
 
 def _datasets(cfg: Config, charset: Charset | None, model_stride: int, rank: int, world: int, say: Any) -> tuple:
     """Train and validation datasets; the charset comes from the training texts unless given (resume)."""
-    train_samples = load_split(cfg.data, cfg.data.train_split, cfg.data.max_train_lines)
+    train_samples = load_train_split(cfg.data)
     val_samples = load_split(cfg.data, cfg.data.val_split, cfg.data.max_val_lines)
     if not train_samples:
         raise DataError(f"the training split {cfg.data.train_split!r} is empty", cfg.data.root)

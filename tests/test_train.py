@@ -102,3 +102,14 @@ def test_ddp_under_torchrun_on_cpu(tmp_path):
     # 16 lines in batches of 4 = 4 batches per epoch, 2 per rank: 4 steps in 2 epochs.
     assert state["step"] == 4 and state["epoch"] == 2
     assert p.stdout.count("epoch 1 step 2") == 1  # only rank 0 reports
+
+
+def test_synthetic_lines_mixed_into_training(tmp_path):
+    from htr.data.sources import load_train_split
+
+    tsv = write_tsv_dataset(tmp_path / "d", {"train": WORDS, "val": WORDS[:2]})
+    cfg = _cfg(tsv, tmp_path / "run", ["data.synthetic_fraction=0.2", f"data.synthetic_mix_root={tmp_path / 'mix'}"])
+    samples = load_train_split(cfg.data)
+    assert len(samples) == 8 + 2  # 2 / (8 + 2) = 0.2
+    assert [s.id for s in samples[:8]] == [f"train{i:03d}" for i in range(8)]
+    assert all(s.image.is_file() and s.text for s in samples[8:])

@@ -30,3 +30,25 @@ def load_split(data_cfg, split: str, max_lines: int | None = None) -> list[Sampl
     """Samples of one split (the first ``max_lines`` when set)."""
     samples = read_dataset(dataset_path(data_cfg), split=split)
     return samples[:max_lines] if max_lines else samples
+
+
+def load_train_split(data_cfg) -> list[Sample]:  # noqa: ANN001
+    """The training samples, with synthetic lines mixed in when ``data.synthetic_fraction`` > 0.
+
+    The synthetic lines (rendered with handwriting fonts, ``data.synthetic`` seed) make up that fraction of the
+    training set: ``n_synth = n_real * f / (1 - f)``. They are generated once under ``data.synthetic_mix_root``.
+    """
+    samples = load_split(data_cfg, data_cfg.train_split, data_cfg.max_train_lines)
+    f = data_cfg.synthetic_fraction
+    if f <= 0 or data_cfg.name == "synthetic":
+        return samples
+    if f >= 1:
+        from htr.errors import HTRError
+
+        raise HTRError(f"data.synthetic_fraction={f} must be below 1 (it is the synthetic share of the training set)")
+    from htr.data.synthetic import generate_dataset
+
+    n = round(len(samples) * f / (1 - f))
+    root = Path(data_cfg.synthetic_mix_root).expanduser()
+    tsv = generate_dataset(root, n, 0, 0, seed=data_cfg.synthetic.seed)
+    return samples + read_dataset(tsv, split="train")
