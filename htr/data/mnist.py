@@ -12,6 +12,9 @@ split      MNIST index   lines
 ``digits`` 9,000 - 9,999 each test digit alone, in index order (single-digit accuracy)
 =========  ============  ==========================================================
 
+(The first 5,000 MNIST test digits come from NIST SD-3 and are cleaner than the last 5,000, from SD-1: ``val``,
+``test`` and ``digits`` are from the harder half, and ``train_digits=1000`` uses easy digits only.)
+
 A line is its digits side by side, separated by random gaps of 0-12 px and each moved up or down by up to
 3 px, with a 4 px margin left and right: 34 px high (28 + 2 x 3), dark digits on light paper (255 - MNIST), so
 the usual preprocessing applies. Its text is the digit string without spaces.
