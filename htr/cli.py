@@ -5,16 +5,24 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from htr.decode import DecodeConfig
 from htr.errors import HTRError
+
+#: The character LM shipped with the default model (``--lm default``).
+DEFAULT_LM = Path(__file__).parent / "models" / "default_chars.arpa"
 
 
 def add_decoder_args(parser: argparse.ArgumentParser) -> None:
     """``--decoder``, ``--lm``, ``--beam-size``, ``--lm-weight``, ``--batch-size``, ``--device``."""
     g = parser.add_argument_group("decoding")
     g.add_argument("--decoder", choices=["greedy", "beam"], default=None, help="default: greedy, or beam with --lm")
-    g.add_argument("--lm", metavar="PATH", help="n-gram LM (ARPA) from `python -m htr.lm build`: beam search with it")
+    g.add_argument(
+        "--lm",
+        metavar="PATH",
+        help="ARPA LM from `python -m htr.lm build`, or default (shipped with htr): beam search with it",
+    )
     g.add_argument("--beam-size", type=int, default=None)
     g.add_argument("--lm-weight", type=float, default=None)
     g.add_argument("--backend-decoder", choices=["flashlight", "pyctcdecode"], default=None, help=argparse.SUPPRESS)
@@ -38,7 +46,11 @@ def decode_config(args: argparse.Namespace) -> DecodeConfig:
     """The decoder the command-line options ask for."""
     cfg = DecodeConfig()
     if args.lm:
-        cfg.name, cfg.lm_path = "beam_lm", args.lm
+        cfg.name, cfg.lm_path = "beam_lm", str(DEFAULT_LM) if args.lm == "default" else args.lm
+        if args.lm == "default" and not DEFAULT_LM.is_file():
+            raise HTRError(
+                "no default language model is installed with this copy of htr; build one with `python -m htr.lm build`"
+            )
     elif args.decoder == "beam":
         cfg.name = "beam"
     if args.decoder == "greedy" and args.lm:
