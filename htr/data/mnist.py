@@ -35,16 +35,14 @@ import gzip
 import hashlib
 import io
 import json
-import os
 import random
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from htr.data.atomic_dir import replace_dir_atomically
 from htr.errors import DataError, HTRError
 
 #: Bumped whenever a change to this module changes the images or texts it makes (invalidates reuse).
@@ -244,22 +242,11 @@ def generate_digit_lines(
         not out_dir.is_dir() or not {p.name for p in out_dir.iterdir()} <= {"lines", "lines.tsv", "params.json"}
     ):
         raise HTRError("is not empty and is not an MNIST lines dataset; choose another output folder", out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
-        _write_dataset(tmp, images, labels, pools, counts, seed, params)
-        if _is_complete(out_dir, params):  # another process finished the same dataset meanwhile
-            return tsv
-        if out_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-            os.rename(out_dir, old / out_dir.name)
-            os.rename(tmp, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    replace_dir_atomically(
+        out_dir,
+        lambda tmp: _write_dataset(tmp, images, labels, pools, counts, seed, params),
+        lambda: _is_complete(out_dir, params),
+    )
     return tsv
 
 

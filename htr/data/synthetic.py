@@ -21,12 +21,9 @@ import hashlib
 import io
 import json
 import math
-import os
 import random
 import re
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,6 +33,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, features
 
 from htr.charset import normalize_text
+from htr.data.atomic_dir import replace_dir_atomically
 from htr.errors import DataError, HTRError
 
 #: Bumped whenever a change to this module changes the images or texts it makes (invalidates reuse).
@@ -502,26 +500,13 @@ def generate_dataset(
     if _is_complete(out_dir, params):
         return tsv
     if out_dir.exists() and (not out_dir.is_dir() or not _looks_generated(out_dir)):
-        raise HTRError(
-            "is not empty and is not a synthetic dataset; choose another output directory", out_dir
-        )
+        raise HTRError("is not empty and is not a synthetic dataset; choose another output directory", out_dir)
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
-        _write_dataset(tmp, counts, seed, words, text_lines, fonts, params)
-        if _is_complete(out_dir, params):  # another process finished the same dataset meanwhile
-            return tsv
-        if out_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-            os.rename(out_dir, old / out_dir.name)
-            os.rename(tmp, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    replace_dir_atomically(
+        out_dir,
+        lambda tmp: _write_dataset(tmp, counts, seed, words, text_lines, fonts, params),
+        lambda: _is_complete(out_dir, params),
+    )
     return tsv
 
 
@@ -555,9 +540,7 @@ def _write_dataset(
             line_id = f"{split}-{i:06d}"
             rel = f"lines/{line_id}.png"
             buf = io.BytesIO()
-            image.save(
-                buf, format="PNG", compress_level=1
-            )  # noisy images: level 6 is ~10% smaller, 2x slower
+            image.save(buf, format="PNG", compress_level=1)  # noisy images: level 6 is ~10% smaller, 2x slower
             (root / rel).write_bytes(buf.getvalue())
             rows.append((line_id, rel, text, font_name(path), split))
     with open(root / "lines.tsv", "w", encoding="utf-8", newline="") as f:
