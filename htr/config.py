@@ -7,8 +7,10 @@ command line set is checked against these dataclasses (types included) before an
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
 
 from htr.data.augment import AugmentConfig
 from htr.decode.config import DecodeConfig
@@ -134,6 +136,11 @@ class Config:
     optim: OptimConfig = field(default_factory=OptimConfig)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def structured(schema: type, values: Any) -> Any:
+    """Turn a plain dict (e.g. from a checkpoint) into a typed config object of ``schema``."""
+    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), values or {}))
 
 
 def register_configs() -> None:

@@ -16,11 +16,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import OmegaConf
 
 from htr.charset import Charset
 from htr.checkpoint import load_checkpoint
-from htr.config import ModelConfig
+from htr.config import ModelConfig, structured
 from htr.data.dataset import collate
 from htr.decode import DecodeConfig, Hypothesis, make_decoder
 from htr.errors import CheckpointError, HTRError
@@ -29,11 +28,6 @@ from htr.preprocess.pipeline import PreprocessConfig
 
 DEFAULT_MODEL = Path(__file__).parent / "models" / "default.pt"
 BACKENDS = ("torch", "onnxruntime")
-
-
-def structured(schema: type, values: Any) -> Any:
-    """Turn a plain dict (e.g. from a checkpoint) into a typed config object of ``schema``."""
-    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), values or {}))
 
 
 @dataclass

@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from htr.charset import Charset
 from htr.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from htr.config import Config
+from htr.config import Config, structured
 from htr.config_check import config_hint, typed_config
 from htr.data.augment import build_augmenter
 from htr.data.dataset import BucketBatchSampler, SkipReport, build_dataset, collate, ctc_min_frames
@@ -193,9 +193,7 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
 
     resume = load_checkpoint(cfg.train.resume) if cfg.train.resume else None
     if resume is not None:
-        cfg.model = OmegaConf.to_object(
-            OmegaConf.merge(OmegaConf.structured(type(cfg.model)), resume["config"]["model"])
-        )
+        cfg.model = structured(type(cfg.model), resume["config"]["model"])
     probe = CRNN(cfg.model, 2)
     charset, train_ds, val_ds, train_report, val_report = _datasets(
         cfg, Charset(resume["charset"]) if resume else None, probe.width_stride, rank, world, say

@@ -28,9 +28,12 @@ from omegaconf import OmegaConf
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from htr.charset import Charset  # noqa: E402
-from htr.config import ModelConfig  # noqa: E402
+from htr.config import (
+    ModelConfig,  # noqa: E402
+    structured,  # noqa: E402
+)
 from htr.export import to_onnx  # noqa: E402
-from htr.inference import LoadedModel, OnnxModel, lines_to_batch, physical_cores, structured  # noqa: E402
+from htr.inference import LoadedModel, OnnxModel, lines_to_batch, physical_cores  # noqa: E402
 from htr.model import CRNN, count_parameters  # noqa: E402
 from htr.preprocess.pipeline import PreprocessConfig  # noqa: E402
 

@@ -225,9 +225,8 @@ def load_charset(source: str | Path) -> tuple[Charset, str]:
 def checkpoint_settings(path: str | Path) -> tuple[Charset, int, int]:
     """A checkpoint's charset, preprocessing height and model width stride (the CRNN is built to get it)."""
     from htr.checkpoint import load_checkpoint
-    from htr.config import ModelConfig
+    from htr.config import ModelConfig, structured
     from htr.errors import CheckpointError
-    from htr.inference import structured
     from htr.model.crnn import CRNN
 
     ckpt = load_checkpoint(path)
