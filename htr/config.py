@@ -119,6 +119,7 @@ class TrainConfig:
     amp: bool = True
     threads: int = 0
     resume: str | None = None
+    init_from: str | None = None
     log_every_steps: int = 20
     num_val_images: int = 16
     max_bad_fraction: float = 0.05

@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from htr.cli import add_backend_arg, add_decoder_args, decode_config, run
 from htr.data.lines import preprocess_file
@@ -38,6 +37,7 @@ from htr.decode import make_decoder
 from htr.errors import HTRError, ImageError
 from htr.inference import LoadedModel, OnnxModel, load_model, recognize_lines
 from htr.page import is_page_xml, page_lines, recognize_page
+from htr.progress import progress
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".gif", ".pgm", ".ppm"}
 
@@ -66,12 +66,12 @@ def expand_inputs(args: list[str]) -> list[Path]:
 PROGRESS_FROM = 8
 
 
-def progress_bar(total: int | None, unit: str, quiet: bool, show: bool = True) -> tqdm:
+def progress_bar(total: int | None, unit: str, quiet: bool, show: bool = True) -> Any:
     """A tqdm bar on stderr, shown only on a terminal, and not with ``quiet`` or when ``show`` is false."""
-    return tqdm(total=total, unit=unit, disable=True if quiet or not show else None, file=sys.stderr, leave=False)
+    return progress(total=total, unit=unit, disable=True if quiet or not show else None, file=sys.stderr, leave=False)
 
 
-def emit(bar: tqdm, text: str) -> None:
+def emit(bar: Any, text: str) -> None:
     """Print ``text`` to stdout without mixing it into the progress bar (when both go to a terminal)."""
     bar.clear()
     print(text, flush=True)

@@ -25,7 +25,6 @@ import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from htr.charset import Charset
 from htr.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -37,8 +36,11 @@ from htr.data.lines import LineStore
 from htr.data.sources import load_split, load_train_split
 from htr.decode import GreedyDecoder
 from htr.errors import DataError, HTRError
+from htr.finetune import load_pretrained, union_charset
+from htr.inference import resolve_checkpoint
 from htr.metrics import ErrorRates
 from htr.model import CRNN, count_parameters
+from htr.progress import progress
 from htr.train_log import TrainLogger
 
 
@@ -114,15 +116,20 @@ def _make_scheduler(cfg: Config, optimizer: torch.optim.Optimizer, total_steps: 
     raise HTRError(f"optim.scheduler={o.scheduler!r} is not one of plateau, cosine, none")
 
 
-def _datasets(cfg: Config, charset: Charset | None, model_stride: int, rank: int, world: int, say: Any) -> tuple:
-    """Train and validation datasets; the charset comes from the training texts unless given (resume)."""
+def _datasets(
+    cfg: Config, charset: Charset | None, base: Charset | None, model_stride: int, rank: int, world: int, say: Any
+) -> tuple:
+    """Train and validation datasets and the charset: ``charset`` as given (resume), or ``base``'s characters plus
+    the training texts' new ones (init_from), or the training texts' characters."""
     train_samples = load_train_split(cfg.data)
     val_samples = load_split(cfg.data, cfg.data.val_split, cfg.data.max_val_lines)
     if not train_samples:
         raise DataError(f"the training split {cfg.data.train_split!r} is empty", cfg.data.root)
     if not val_samples:
         raise DataError(f"the validation split {cfg.data.val_split!r} is empty", cfg.data.root)
-    charset = charset or Charset.from_texts(s.text for s in train_samples)
+    if charset is None:
+        texts = (s.text for s in train_samples)
+        charset = union_charset(base, texts) if base is not None else Charset.from_texts(texts)
     if world > 1 and rank != 0:
         dist.barrier()  # rank 0 fills the preprocessing cache first
     t0 = time.time()
@@ -192,13 +199,25 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
     out_dir = Path(cfg.train.out_dir)
 
     resume = load_checkpoint(cfg.train.resume) if cfg.train.resume else None
+    init_path = str(resolve_checkpoint(cfg.train.init_from)) if cfg.train.init_from and not resume else None
+    init = load_checkpoint(init_path) if init_path else None
     if resume is not None:
         cfg.model = structured(type(cfg.model), resume["config"]["model"])
+    if init is not None:  # the pretrained model's architecture and preprocessing, whatever the config said
+        cfg.model = structured(type(cfg.model), init["config"]["model"])
+        cfg.data.preprocess = structured(type(cfg.data.preprocess), init["preprocess"])
     probe = CRNN(cfg.model, 2)
     charset, train_ds, val_ds, train_report, val_report = _datasets(
-        cfg, Charset(resume["charset"]) if resume else None, probe.width_stride, rank, world, say
-    )
-    model = CRNN(cfg.model, len(charset)).to(device)
+        cfg,
+        Charset(resume["charset"]) if resume else None,
+        Charset(init["charset"]) if init else None,
+        probe.width_stride, rank, world, say,
+    )  # fmt: skip
+    model = CRNN(cfg.model, len(charset))
+    if init is not None:
+        n_new = load_pretrained(model, init, charset, init_path)
+        say(f"initialized from {init_path}; {n_new} new labels")
+    model = model.to(device)
     say(f"model {cfg.model.name}: {count_parameters(model):,} parameters, {len(charset)} labels, device {device}")
 
     sampler = BucketBatchSampler(
@@ -278,7 +297,7 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
             sampler.set_epoch(epoch, state["batch_in_epoch"])
             train_ds.set_epoch(epoch)  # augmentations drawn per (seed, epoch, line): resumable, worker-independent
             net.train()
-            bar = tqdm(
+            bar = progress(
                 train_loader, desc=f"epoch {epoch + 1}", disable=not (cfg.train.progress and is_main), leave=False
             )
             for batch in bar:

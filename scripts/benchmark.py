@@ -3,6 +3,7 @@
 
     python scripts/benchmark.py --quick                 # under 5 minutes on 2 cores
     python scripts/benchmark.py --models small cpu puigcerver --train-steps 30
+    python scripts/benchmark.py --data /tmp/peer/data --train-only --models small small,lstm_layers=1
 
 Measures, per model config, on real lines (../shared/data/copiste, else generated synthetic lines):
 - training throughput (lines/s) and the padded-pixel fraction over a fixed number of steps after warm-up;
@@ -26,9 +27,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 COPISTE = REPO.parent / "shared" / "data" / "copiste" / "lines.tsv"
+DATA = os.environ.get("HTR_BENCH_DATA")  # --data, passed to the isolated child processes
 
 
 def _model_cfg(name: str):  # noqa: ANN202
+    """``small`` or ``small,lstm_layers=1,height=40``: a model group with overrides."""
     from hydra import compose, initialize_config_module
     from omegaconf import OmegaConf
 
@@ -36,13 +39,17 @@ def _model_cfg(name: str):  # noqa: ANN202
     from htr.config import ModelConfig
 
     with initialize_config_module("htr.conf", version_base="1.3"):
-        cfg = compose("config", overrides=[f"model={name}", "train.out_dir=/tmp/x"])
+        group, *changes = name.split(",")
+        overrides = [f"model={group}", *(f"model.{c}" for c in changes), "train.out_dir=/tmp/x"]
+        cfg = compose("config", overrides=overrides)
     return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(ModelConfig), cfg.model))
 
 
 def _samples(n: int, split: str):  # noqa: ANN202
     from htr.data.readers import read_dataset
 
+    if DATA:
+        return read_dataset(DATA, split=split)[:n], DATA
     if COPISTE.is_file():
         return read_dataset(COPISTE, split=split)[:n], "copiste"
     from htr.data.synthetic import generate_dataset
@@ -194,7 +201,12 @@ def main() -> None:
     p.add_argument("--models", nargs="+", default=["small", "puigcerver"])
     p.add_argument("--train-steps", type=int, default=None)
     p.add_argument("--lines", type=int, default=None, help="lines for the recognition figures")
+    p.add_argument("--data", help="a dataset to measure on (any layout htr reads; default: Copiste, else generated)")
+    p.add_argument("--train-only", action="store_true", help="training throughput only")
     args = p.parse_args()
+    if args.data:
+        global DATA
+        DATA = os.environ["HTR_BENCH_DATA"] = str(Path(args.data).resolve())
     steps = args.train_steps or (8 if args.quick else 40)
     n_lines = args.lines or (48 if args.quick else 200)
     import torch
@@ -206,12 +218,12 @@ def main() -> None:
         for r in run_isolated("bench_train", model=model, steps=steps // 2 if small_run else steps, warmup=2,
                               batch_size=16):  # fmt: skip
             print(json.dumps(r), flush=True)
-        for bs in (1, 16):
+        for bs in () if args.train_only else (1, 16):
             for pre in (False, True):
                 for r in run_isolated("bench_recognize", model=model, n_lines=n_lines // 2 if small_run else n_lines,
                                       batch_size=bs, include_preprocess=pre):  # fmt: skip
                     print(json.dumps(r), flush=True)
-    for r in run_isolated("bench_decode", n_lines=20 if args.quick else 100):
+    for r in [] if args.train_only else run_isolated("bench_decode", n_lines=20 if args.quick else 100):
         print(json.dumps(r), flush=True)
 
 

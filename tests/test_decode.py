@@ -152,11 +152,7 @@ def test_flashlight_word_lm_is_closed_vocabulary(lms: dict[str, LMSpec]) -> None
     # flashlight's LexiconDecoder can only spell lexicon words (documented limitation).
     hyp = BeamDecoder(LABELS, backend="flashlight", lm=lms["word"]).decode(spell(text_frames("the cat sat")))
     assert hyp.text == "the cat sat"
-    out = (
-        BeamDecoder(LABELS, backend="flashlight", lm=lms["word"])
-        .decode(spell(text_frames("the café sat")))
-        .text
-    )
+    out = BeamDecoder(LABELS, backend="flashlight", lm=lms["word"]).decode(spell(text_frames("the café sat"))).text
     assert all(w in {w for line in CORPUS for w in line.split()} for w in out.split())
 
 

@@ -233,15 +233,8 @@ def test_cli_build(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rows = [f"l{i}\tx.png\t{t}\t{'train' if i % 4 else 'test'}" for i, t in enumerate(TINY * 4)]
     tsv.write_text("id\timage\ttext\tsplit\n" + "\n".join(rows) + "\n")
     out = tmp_path / "lm" / "c.arpa"
-    assert (
-        lm_main(
-            ["build", str(tsv), "--output", str(out), "--unit", "char", "--order", "3", "--split", "train"]
-        )
-        == 0
-    )
+    assert lm_main(["build", str(tsv), "--output", str(out), "--unit", "char", "--order", "3", "--split", "train"]) == 0
     assert "char 3-gram model of 18 lines" in capsys.readouterr().out
     assert kenlm.Model(str(out)).order == 3
     assert not lexicon_path(out).exists()
-    assert math.isclose(
-        _next_token_mass(kenlm.Model(str(out)), _arpa_vocab(out), ["c", "|"]), 1.0, abs_tol=1e-4
-    )
+    assert math.isclose(_next_token_mass(kenlm.Model(str(out)), _arpa_vocab(out), ["c", "|"]), 1.0, abs_tol=1e-4)

@@ -71,3 +71,43 @@ def test_shipped_model_configs(name, params):
     assert params[0] < n < params[1]
     lp, _ = m.eval()(torch.zeros(1, 1, mc.height, 256), torch.tensor([256]))
     assert lp.shape[1:] == (1, 100)
+
+
+def test_unpacked_cpu_lstm_equals_packed_lstm_outputs_and_gradients():
+    """The CPU path (each direction reversed within each line's length) computes what packed sequences do."""
+    from htr.model.lstm import packed_bilstm, reverse_within_lengths, reversed_bilstm
+
+    torch.manual_seed(0)
+    x = torch.arange(12.0).reshape(4, 3, 1)
+    lengths = torch.tensor([4, 2, 1])
+    # hand-checked: line 0 fully reversed, line 1's two frames swapped, line 2 unchanged; padding stays put
+    assert reverse_within_lengths(x, lengths)[:, :, 0].T.tolist() == [[9, 6, 3, 0], [4, 1, 7, 10], [2, 5, 8, 11]]
+
+    lstm = torch.nn.LSTM(5, 7, num_layers=3, bidirectional=True)
+    inputs = torch.randn(9, 4, 5)
+    lengths = torch.tensor([9, 4, 7, 1])
+    results = []
+    for fn in (packed_bilstm, reversed_bilstm):
+        lstm.zero_grad()
+        xi = inputs.clone().requires_grad_(True)
+        y = fn(lstm, xi, lengths)
+        (y * torch.linspace(-1, 1, y.numel()).reshape(y.shape)).sum().backward()
+        results.append((y.detach(), xi.grad, [p.grad.clone() for p in lstm.parameters()]))
+    (y1, gx1, gp1), (y2, gx2, gp2) = results
+    torch.testing.assert_close(y1, y2, atol=1e-5, rtol=1e-4)
+    assert y2[4:, 1].abs().max() == 0  # frames past a line's end are zero, as pad_packed_sequence gives
+    torch.testing.assert_close(gx1, gx2, atol=1e-5, rtol=1e-4)
+    for a, b in zip(gp1, gp2, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_model_gives_the_same_log_probs_with_either_lstm_path():
+    cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(ModelConfig), {"height": 32, "lstm_hidden": 16}))
+    model = CRNN(cfg, 6).eval()
+    images, widths = torch.rand(3, 1, 32, 90), torch.tensor([90, 41, 64])
+    fast, lengths = model(images, widths)
+    model.cpu_unpacked_lstm = False
+    packed, lengths2 = model(images, widths)
+    assert torch.equal(lengths, lengths2)
+    for i, n in enumerate(lengths.tolist()):
+        torch.testing.assert_close(fast[:n, i], packed[:n, i], atol=1e-5, rtol=1e-4)

@@ -285,9 +285,7 @@ def test_dispatch() -> None:
 def test_dispatch_pairs_split_subfolder(tmp_path: Path) -> None:
     write(tmp_path / "train/a.png", b"x")
     write(tmp_path / "train/a.gt.txt", "hi")
-    assert read_dataset(tmp_path, split="train") == [
-        Sample("a", tmp_path / "train/a.png", "hi", split="train")
-    ]
+    assert read_dataset(tmp_path, split="train") == [Sample("a", tmp_path / "train/a.png", "hi", split="train")]
     with raises_naming(tmp_path, "no 'val' sub-folder"):
         read_dataset(tmp_path, split="val")
 

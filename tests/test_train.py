@@ -5,9 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
+from htr.charset import Charset
 from htr.checkpoint import load_checkpoint
+from htr.config import ModelConfig, structured
 from htr.data.lines import preprocess_file
 from htr.inference import load_model, recognize_lines
+from htr.model import CRNN
 from htr.train import train
 
 from .conftest import TINY_MODEL, compose_config, write_tsv_dataset
@@ -113,3 +116,38 @@ def test_synthetic_lines_mixed_into_training(tmp_path):
     assert len(samples) == 8 + 2  # 2 / (8 + 2) = 0.2
     assert [s.id for s in samples[:8]] == [f"train{i:03d}" for i in range(8)]
     assert all(s.image.is_file() and s.text for s in samples[8:])
+
+
+def test_init_from_keeps_trained_weights_and_extends_the_charset(tmp_path):
+    """Fine-tuning on text with new characters: old labels keep their rows, new ones are appended."""
+    tsv = write_tsv_dataset(tmp_path / "d", {"train": WORDS, "val": WORDS[:2]})
+    train(_cfg(tsv, tmp_path / "base", ["train.max_steps=2"]))
+    base = load_checkpoint(tmp_path / "base" / "last.pt")
+    new_words = ["quiz", "vex", "tom", "Ada"]
+    tsv2 = write_tsv_dataset(tmp_path / "d2", {"train": new_words, "val": new_words[:2]})
+    # lr 0: the one step leaves the parameters as loaded; model.lstm_hidden=24 is overridden by the checkpoint's.
+    train(_cfg(tsv2, tmp_path / "ft", [f"train.init_from={tmp_path / 'base' / 'last.pt'}", "train.max_steps=1",
+                                        "optim.lr=0", "model.lstm_hidden=24"]))  # fmt: skip
+    ft = load_checkpoint(tmp_path / "ft" / "last.pt")
+    assert ft["charset"] == base["charset"] + ["A", "q", "v"]
+    assert ft["config"]["model"] == base["config"]["model"]
+    params = {n for n, _ in CRNN(structured(ModelConfig, base["config"]["model"]), 2).named_parameters()}
+    n_old = len(base["charset"]) + 1
+    for name in params:
+        a, b = base["model"][name], ft["model"][name]
+        if name.startswith("linear."):
+            assert torch.equal(b[:n_old], a), name
+            assert b.shape[0] == n_old + 3
+        else:
+            assert torch.equal(a, b), name
+
+
+def test_init_from_a_checkpoint_of_another_architecture_is_one_clear_error(tmp_path):
+    from htr.errors import CheckpointError
+    from htr.finetune import load_pretrained
+
+    small = CRNN(structured(ModelConfig, {"lstm_hidden": 16}), 5)
+    ckpt = {"model": small.state_dict(), "charset": list("abcd")}
+    other = CRNN(structured(ModelConfig, {"lstm_hidden": 24}), 5)
+    with pytest.raises(CheckpointError, match=r"m\.pt: its weight lstm\.\S+ has shape"):
+        load_pretrained(other, ckpt, Charset(list("abcd")), "m.pt")

@@ -24,8 +24,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tqdm import tqdm
-
 from htr.charset import Charset
 from htr.data.dataset import ctc_min_frames
 from htr.data.lines import MIN_WIDTH
@@ -33,6 +31,7 @@ from htr.data.readers import _filter_split, _read_text, _tsv_header, _tsv_rows, 
 from htr.data.samples import Sample
 from htr.errors import DataError, HTRError
 from htr.imageio import load_image
+from htr.progress import progress
 
 MIN_HEIGHT, MAX_HEIGHT = 8, 1000
 MIN_ASPECT, MAX_ASPECT = 0.5, 100.0
@@ -154,7 +153,7 @@ def check_samples(
     disable = True if len(samples) < PROGRESS_FROM else None  # None: a bar only on a terminal
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         probes = pool.map(_probe, [s.image for s in samples])
-        for s, probe in tqdm(zip(samples, probes), total=len(samples), desc="images", unit="line", disable=disable):
+        for s, probe in progress(zip(samples, probes), total=len(samples), desc="images", unit="line", disable=disable):
             if isinstance(probe, str):
                 found["unreadable"].append(s.id)
                 report.errors[s.id] = probe

@@ -16,13 +16,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from tqdm import tqdm
-
 from htr.data.pages import iter_pages, page_xml_files, safe_name
 from htr.data.readers import _find_iam_lines, _find_split_file, read_dataset, read_iam
 from htr.data.samples import Sample
 from htr.errors import DataError, HTRError
 from htr.imageio import load_image
+from htr.progress import progress
 
 #: Sub-folders read as splits when a source folder holds nothing else readable (pairs or page folders).
 SPLIT_NAMES = ("train", "val", "valid", "validation", "dev", "test")
@@ -200,7 +199,7 @@ def _write_images(lines: list[SourceLine], folder: Path) -> list[list[str]]:
     return the manifest rows."""
     rows = []
     disable = True if len(lines) < PROGRESS_FROM else None  # None: tqdm shows the bar only on a terminal
-    for line in tqdm(lines, desc="images", unit="line", disable=disable, leave=False):
+    for line in progress(lines, desc="images", unit="line", disable=disable, leave=False):
         s = line.sample
         name = f"{safe_name(s.id)}.png"
         dest = folder / name

@@ -87,14 +87,10 @@ def read_tsv(path: str | Path, split: str | None = None) -> list[Sample]:
     first_line: dict[str, int] = {}
     for lineno, row in rows:
         if len(row) != len(columns):
-            raise DataError(
-                f"line {lineno}: expected {len(columns)} tab-separated fields, found {len(row)}", path
-            )
+            raise DataError(f"line {lineno}: expected {len(columns)} tab-separated fields, found {len(row)}", path)
         sample = _tsv_sample(dict(zip(columns, row, strict=True)), root, lineno, path)
         if sample.id in first_line:
-            raise DataError(
-                f"line {lineno}: duplicate id {sample.id!r} (first on line {first_line[sample.id]})", path
-            )
+            raise DataError(f"line {lineno}: duplicate id {sample.id!r} (first on line {first_line[sample.id]})", path)
         first_line[sample.id] = lineno
         samples.append(sample)
     if split is not None:
@@ -155,14 +151,10 @@ def _image_under(rel: str, root: Path, lineno: int, path: Path) -> Path:
     if not rel:
         raise DataError(f"line {lineno}: empty image path", path)
     if Path(rel).is_absolute() or rel.startswith(("/", "\\")):
-        raise DataError(
-            f"line {lineno}: image path {rel!r} is absolute; it must be relative to the manifest", path
-        )
+        raise DataError(f"line {lineno}: image path {rel!r} is absolute; it must be relative to the manifest", path)
     image = Path(os.path.normpath(root / rel))
     if image == root or not image.is_relative_to(root):
-        raise DataError(
-            f"line {lineno}: image path {rel!r} does not name a file inside the manifest's folder", path
-        )
+        raise DataError(f"line {lineno}: image path {rel!r} does not name a file inside the manifest's folder", path)
     return image
 
 
@@ -171,18 +163,14 @@ def _filter_split(samples: list[Sample], split: str, path: Path) -> list[Sample]
     kept = [s for s in samples if s.split == split]
     if not kept:
         present = sorted({s.split for s in samples if s.split is not None})
-        raise DataError(
-            f"no rows with split {split!r} (splits present: {', '.join(present) or 'none'})", path
-        )
+        raise DataError(f"no rows with split {split!r} (splits present: {', '.join(present) or 'none'})", path)
     return kept
 
 
 # ------------------------------------------------------------------------------------------------- IAM
 
 
-def read_iam(
-    path: str | Path, split: str | None = None, split_file: str | Path | None = None
-) -> list[Sample]:
+def read_iam(path: str | Path, split: str | None = None, split_file: str | Path | None = None) -> list[Sample]:
     """Read IAM from its ``lines.txt``, or from a folder holding ``lines.txt`` or ``ascii/lines.txt``.
 
     Images are ``<root>/lines/a01/a01-000u/a01-000u-00.png``, root being the folder of ``lines.txt`` (its
@@ -204,9 +192,7 @@ def read_iam(
         return samples
     list_path = Path(split_file) if split_file is not None else _find_split_file(root, str(split))
     listed = _read_id_list(list_path)
-    kept = [
-        dataclasses.replace(s, split=split) for s in samples if s.id in listed or _iam_form(s.id) in listed
-    ]
+    kept = [dataclasses.replace(s, split=split) for s in samples if s.id in listed or _iam_form(s.id) in listed]
     if not kept:
         raise DataError(f"none of the {len(listed)} ids listed matches a line of {lines_txt}", list_path)
     return kept
@@ -235,9 +221,7 @@ def _iam_records(text: str, path: Path) -> Iterator[tuple[int, list[str]]]:
 def _iam_sample(lineno: int, fields: list[str], root: Path, writers: dict[str, str], path: Path) -> Sample:
     """Build one sample from a ``lines.txt`` record."""
     if len(fields) < 9:
-        raise DataError(
-            f"line {lineno}: expected at least 9 space-separated fields, found {len(fields)}", path
-        )
+        raise DataError(f"line {lineno}: expected at least 9 space-separated fields, found {len(fields)}", path)
     line_id, status = fields[0], fields[1]
     parts = line_id.split("-")
     if len(parts) < 3 or not all(parts):
@@ -347,8 +331,7 @@ def _check_pairs(images: dict[str, Path], gts: dict[str, Path], root: Path) -> N
     lonely_gts = sorted(gts[k].relative_to(root).as_posix() for k in gts.keys() - images.keys())
     if lonely_gts:
         raise DataError(
-            f"{len(lonely_gts)} {GT_SUFFIX} file(s) have no image ({'/'.join(IMAGE_SUFFIXES)}): "
-            f"{_listing(lonely_gts)}",
+            f"{len(lonely_gts)} {GT_SUFFIX} file(s) have no image ({'/'.join(IMAGE_SUFFIXES)}): {_listing(lonely_gts)}",
             root,
         )
 

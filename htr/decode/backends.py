@@ -245,9 +245,7 @@ class _CharLM(AbstractLanguageModel):
     def score_partial_token(self, partial_token: str) -> float:
         return 0.0
 
-    def score(
-        self, prev_state: kenlm.State, word: str, is_last_word: bool = False
-    ) -> tuple[float, kenlm.State]:
+    def score(self, prev_state: kenlm.State, word: str, is_last_word: bool = False) -> tuple[float, kenlm.State]:
         raw, bonus, state = 0.0, 0.0, prev_state
         if word:
             state = kenlm.State()
@@ -284,9 +282,7 @@ class PyctcdecodeBackend:
             if tokens.space is None:
                 raise HTRError("a word LM needs a model whose labels include the space")
             assert lm is not None and lm.lexicon is not None
-            alphabet = Alphabet(
-                ["" if i == tokens.blank else lab for i, lab in enumerate(tokens.labels)], False
-            )
+            alphabet = Alphabet(["" if i == tokens.blank else lab for i, lab in enumerate(tokens.labels)], False)
             unigrams = [token_word(w) for w, _ in read_lexicon(lm.lexicon)]
             model = _load(lm.path, kenlm.Model)
             # pyctcdecode's unk_score_offset (default -10, log10) adds to the ARPA's <unk> probability.

@@ -97,9 +97,7 @@ def ctc_log_likelihood(log_probs: np.ndarray, labelings: list[list[int]], blank:
         return np.log(end) + log_scale + shift.sum()
 
 
-def path_confidences(
-    log_probs: np.ndarray, path: np.ndarray | list[int], blank: int
-) -> tuple[list[int], list[float]]:
+def path_confidences(log_probs: np.ndarray, path: np.ndarray | list[int], blank: int) -> tuple[list[int], list[float]]:
     """Collapse a frame path (one label per frame) into label ids and per-label mean posteriors."""
     ids: list[int] = []
     confs: list[float] = []
@@ -168,9 +166,7 @@ class BeamDecoder:
         self.tokens = LabelTokens.from_labels(labels)
         self.lm = lm
         cls = FlashlightBackend if backend == "flashlight" else PyctcdecodeBackend
-        self.backend = cls(
-            self.tokens, beam_size, beam_threshold, lm, lm_weight, word_insertion_penalty, char_bonus
-        )
+        self.backend = cls(self.tokens, beam_size, beam_threshold, lm, lm_weight, word_insertion_penalty, char_bonus)
 
     def decode(self, log_probs: np.ndarray) -> Hypothesis:
         """Decode one line's log-probabilities (T, C)."""
@@ -219,9 +215,7 @@ def resolve_config(cfg: DecodeConfig) -> tuple[DecodeConfig, LMSpec | None]:
     cfg = DecodeConfig(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(DecodeConfig)})
     if cfg.name == "beam" or cfg.lm_path is None:
         if cfg.name == "beam_lm":
-            raise HTRError(
-                "decode.name=beam_lm needs decode.lm_path (an ARPA file from `python -m htr.lm build`)"
-            )
+            raise HTRError("decode.name=beam_lm needs decode.lm_path (an ARPA file from `python -m htr.lm build`)")
         return cfg, None
     lm_path = Path(cfg.lm_path)
     if not lm_path.is_file():
@@ -240,9 +234,7 @@ def resolve_config(cfg: DecodeConfig) -> tuple[DecodeConfig, LMSpec | None]:
     if unit not in ("char", "word"):
         raise HTRError(f"unknown LM unit {unit!r} in {lm_path}.json")
     if unit == "word" and lexicon is None:
-        raise HTRError(
-            f"word LM without a lexicon: expected {lexicon_path(lm_path)} or decode.lexicon", lm_path
-        )
+        raise HTRError(f"word LM without a lexicon: expected {lexicon_path(lm_path)} or decode.lexicon", lm_path)
     return eff, LMSpec(path=str(lm_path), unit=unit, lexicon=str(lexicon) if unit == "word" else None)
 
 

@@ -1,13 +1,13 @@
-"""The recognizer: convolutional (or flat MLP) encoder -> bidirectional LSTMs (packed) -> linear -> log-softmax."""
+"""The recognizer: conv (or flat MLP) encoder -> bidirectional LSTMs (length-aware) -> linear -> log-softmax."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from htr.config import ModelConfig
+from htr.model.lstm import packed_bilstm, reversed_bilstm
 
 ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.01), "gelu": nn.GELU}
 
@@ -166,6 +166,7 @@ class CRNN(nn.Module):
             dropout=cfg.lstm_dropout if cfg.lstm_layers > 1 else 0.0,
         )
         self.out_dropout = nn.Dropout(cfg.out_dropout)
+        self.cpu_unpacked_lstm = True  # False: packed sequences on CPU too (tests compare the two)
         self.linear = nn.Linear(2 * cfg.lstm_hidden, num_classes)
 
     @property
@@ -188,9 +189,9 @@ class CRNN(nn.Module):
         t = x.shape[0]
         lengths = self.output_lengths(widths).clamp(min=1, max=t)
         x = self.lstm_dropout(x)
-        packed = pack_padded_sequence(x, lengths.cpu(), enforce_sorted=False)
-        y, _ = self.lstm(packed)
-        y, _ = pad_packed_sequence(y, total_length=t)  # (T, N, 2*hidden)
+        # The same computation either way (htr/model/lstm.py); packed on CUDA and for ONNX, faster unpacked on CPU.
+        use_packed = x.is_cuda or torch.onnx.is_in_onnx_export() or not self.cpu_unpacked_lstm
+        y = (packed_bilstm if use_packed else reversed_bilstm)(self.lstm, x, lengths)  # (T, N, 2*hidden)
         y = self.linear(self.out_dropout(y))  # (T, N, classes)
         return y.log_softmax(-1), lengths
 
