@@ -31,14 +31,15 @@ def add_decoder_args(parser: argparse.ArgumentParser) -> None:
 
 
 def add_backend_arg(parser: argparse.ArgumentParser) -> None:
-    """``--backend torch|onnxruntime`` (default: onnxruntime for a ``.onnx`` checkpoint, else torch)."""
+    """``--backend torch|onnxruntime`` (default: onnxruntime for a ``.onnx`` checkpoint and the default model on
+    the CPU, else torch)."""
     parser.add_argument(
         "--backend",
         choices=["torch", "onnxruntime"],
         default=None,
         help="run the model with PyTorch or onnxruntime (CPU); onnxruntime takes a .onnx file from "
         "`python -m htr.export`, or exports a .pt checkpoint once to CKPT.onnx next to it "
-        "(default: onnxruntime for .onnx, else torch)",
+        "(default: onnxruntime for .onnx and for the default model on the CPU, else torch)",
     )
 
 

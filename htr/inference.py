@@ -3,6 +3,9 @@
 Two backends give the same per-line log-probabilities: PyTorch (:class:`LoadedModel`, from a ``.pt`` checkpoint)
 and onnxruntime (:class:`OnnxModel`, from a ``.onnx`` file written by ``python -m htr.export``, or exported on
 the fly from a ``.pt`` checkpoint and cached next to it as ``CKPT.onnx``, see :func:`htr.export.onnx_for_checkpoint`).
+
+PyTorch is imported only when the torch backend is used: importing it takes about 1.5 s, three quarters of a cold
+``python -m htr.recognize`` of one line, and the onnxruntime backend does not need it.
 """
 
 from __future__ import annotations
@@ -12,21 +15,24 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from htr.charset import Charset
-from htr.checkpoint import load_checkpoint
 from htr.config import ModelConfig, structured
-from htr.data.dataset import collate
 from htr.decode import DecodeConfig, Hypothesis, make_decoder
 from htr.errors import CheckpointError, HTRError
-from htr.model import CRNN
 from htr.preprocess.pipeline import PreprocessConfig
 
+if TYPE_CHECKING:
+    import torch
+
+    from htr.model import CRNN
+
 DEFAULT_MODEL = Path(__file__).parent / "models" / "default.pt"
+#: Its ONNX export (written by scripts/ship_model.py, the cache name htr.export.onnx_for_checkpoint uses).
+DEFAULT_ONNX = DEFAULT_MODEL.with_name(DEFAULT_MODEL.name + ".onnx")
 BACKENDS = ("torch", "onnxruntime")
 
 
@@ -40,9 +46,11 @@ class LoadedModel:
     config: dict[str, Any]
     path: Path
 
-    def log_probs(self, images: torch.Tensor, widths: torch.Tensor) -> list[np.ndarray]:
+    def log_probs(self, images: np.ndarray | torch.Tensor, widths: np.ndarray | torch.Tensor) -> list[np.ndarray]:
         """Per-line log-probabilities, each (T_i, C) float32, for a padded batch (see :func:`lines_to_batch`)."""
-        return forward_log_probs(self.model, images, widths)
+        import torch
+
+        return forward_log_probs(self.model, torch.as_tensor(images), torch.as_tensor(widths))
 
 
 def physical_cores() -> int:
@@ -111,9 +119,12 @@ def load_model(
 ) -> LoadedModel | OnnxModel:
     """Load a model for inference; ``"default"`` names the model shipped with htr.
 
-    ``backend`` is ``"torch"`` or ``"onnxruntime"``; by default onnxruntime for a ``.onnx`` file, else torch.
-    onnxruntime with a ``.pt`` checkpoint exports it first (cached as ``CKPT.onnx`` next to it when possible).
+    ``backend`` is ``"torch"`` or ``"onnxruntime"``; by default onnxruntime for a ``.onnx`` file and for the
+    default model on the CPU (its export ships with it), else torch. onnxruntime with a ``.pt`` checkpoint exports
+    it first (cached as ``CKPT.onnx`` next to it when possible).
     """
+    if str(path) == "default" and backend is None and str(device).split(":")[0] == "cpu" and DEFAULT_ONNX.is_file():
+        return OnnxModel(DEFAULT_ONNX)
     path = resolve_checkpoint(path)
     backend = backend or ("onnxruntime" if path.suffix == ".onnx" else "torch")
     if backend not in BACKENDS:
@@ -127,7 +138,7 @@ def load_model(
 
 def load_onnx(path: Path, device: str | torch.device = "cpu") -> OnnxModel:
     """An :class:`OnnxModel` from a ``.onnx`` file, or from a ``.pt`` checkpoint exported (and cached) first."""
-    if torch.device(device).type != "cpu":
+    if str(device).split(":")[0] != "cpu":
         raise HTRError(f"the onnxruntime backend runs on the CPU, not {device}; use the torch backend for it")
     if not path.is_file():
         raise CheckpointError("model file not found", path)
@@ -140,6 +151,9 @@ def load_onnx(path: Path, device: str | torch.device = "cpu") -> OnnxModel:
 
 def load_torch(path: Path, device: str | torch.device = "cpu") -> LoadedModel:
     """A :class:`LoadedModel` from a checkpoint written by ``python -m htr.train``."""
+    from htr.checkpoint import load_checkpoint
+    from htr.model import CRNN
+
     ckpt = load_checkpoint(path)
     try:
         config = ckpt["config"]
@@ -156,25 +170,23 @@ def load_torch(path: Path, device: str | torch.device = "cpu") -> LoadedModel:
     return LoadedModel(model, charset, pre_cfg, config, Path(path))
 
 
-def lines_to_batch(arrays: Sequence[np.ndarray]) -> dict:
-    """Collate preprocessed uint8 (H, W) line arrays into a padded batch (targets empty)."""
-    items = [
-        {
-            "image": torch.from_numpy(a.astype(np.float32) / 255.0 if a.dtype == np.uint8 else a).unsqueeze(0),
-            "target": torch.zeros(0, dtype=torch.long),
-            "text": "",
-            "id": str(i),
-        }
-        for i, a in enumerate(arrays)
-    ]
-    return collate(items)
+def lines_to_batch(arrays: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+    """Preprocessed (H, W) line arrays (uint8 0-255 or float 0-1) as a batch padded on the right with background
+    0, as training's ``collate`` pads: ``images`` float32 (N, 1, H, W) and ``widths`` int64 (N,)."""
+    widths = np.array([a.shape[1] for a in arrays], dtype=np.int64)
+    images = np.zeros((len(arrays), 1, arrays[0].shape[0], int(widths.max())), dtype=np.float32)  # (N, 1, H, W)
+    for i, a in enumerate(arrays):
+        images[i, 0, :, : a.shape[1]] = a / np.float32(255.0) if a.dtype == np.uint8 else a
+    return {"images": images, "widths": widths}
 
 
-@torch.inference_mode()
 def forward_log_probs(model: CRNN, images: torch.Tensor, widths: torch.Tensor) -> list[np.ndarray]:
     """Per-line log-probabilities, each (T_i, C) float32 on the CPU, for a padded batch."""
+    import torch
+
     device = next(model.parameters()).device
-    log_probs, lengths = model(images.to(device, non_blocking=True), widths.to(device))  # (T, N, C)
+    with torch.inference_mode():
+        log_probs, lengths = model(images.to(device, non_blocking=True), widths.to(device))  # (T, N, C)
     log_probs = log_probs.float().cpu().numpy()
     return [log_probs[: int(n), i] for i, n in enumerate(lengths.tolist())]
 

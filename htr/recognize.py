@@ -4,7 +4,8 @@ Prints one recognized text per image, in order. Arguments may be files, folders 
 glob patterns. An image that cannot be read gets one sentence on stderr naming it; the others are still
 recognized, and the exit status is 1.
 
-``--backend onnxruntime`` (the default for a ``.onnx`` checkpoint) runs the model with onnxruntime on the CPU.
+``--backend onnxruntime`` (the default for a ``.onnx`` checkpoint, and for the default model on the CPU, whose
+export ships with it) runs the model with onnxruntime on the CPU; PyTorch is then not even imported.
 The checkpoint is then a ``.onnx`` file from ``python -m htr.export`` (all it needs: the charset and
 preprocessing settings are in its metadata), or a ``.pt`` checkpoint, exported on first use and cached next to
 it as ``CKPT.onnx`` (``best.pt`` -> ``best.pt.onnx``, exported again when the checkpoint changes; kept in memory
@@ -26,6 +27,7 @@ import argparse
 import glob
 import json
 import sys
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +37,7 @@ from htr.cli import add_backend_arg, add_decoder_args, decode_config, run
 from htr.data.lines import preprocess_file
 from htr.decode import make_decoder
 from htr.errors import HTRError, ImageError
-from htr.inference import LoadedModel, OnnxModel, load_model, recognize_lines
+from htr.inference import LoadedModel, OnnxModel, load_model, physical_cores, recognize_lines
 from htr.page import is_page_xml, page_lines, recognize_page
 from htr.progress import progress
 
@@ -105,24 +107,47 @@ def main() -> int:
     return 1 if failed else 0
 
 
+def _read_line(path: Path, cfg: Any) -> np.ndarray | HTRError:
+    """One preprocessed line image, or the error that stopped it (returned, so one bad file stops nothing)."""
+    try:
+        if is_page_xml(path):
+            raise HTRError("a PAGE/ALTO file is read with --page", path)
+        return preprocess_file(path, cfg)
+    except HTRError as e:
+        return e
+
+
 def recognize_images(loaded: LoadedModel | OnnxModel, paths: list[Path], decoder: Any, args: argparse.Namespace) -> int:
-    """Print each line image's text (or JSON object), in order, a few batches at a time; the number that failed."""
+    """Print each line image's text (or JSON object), in order, a few batches at a time; the number that failed.
+
+    Image decoding and preprocessing (PIL and numpy, which release the GIL) run in a thread per physical core,
+    one chunk ahead of the model, so the next lines are being prepared while the current ones are recognized.
+    """
     failed = 0
-    with progress_bar(len(paths), "line", args.quiet, len(paths) > PROGRESS_FROM) as bar:
-        chunk = 4 * args.batch_size
-        for start in range(0, len(paths), chunk):
+    chunk = 4 * args.batch_size
+    starts = range(0, len(paths), chunk)
+    with (
+        progress_bar(len(paths), "line", args.quiet, len(paths) > PROGRESS_FROM) as bar,
+        ThreadPoolExecutor(max_workers=physical_cores() if len(paths) > 1 else 1) as pool,
+    ):
+
+        def submit(start: int) -> list[Future]:
+            return [pool.submit(_read_line, p, loaded.preprocess) for p in paths[start : start + chunk]]
+
+        pending = submit(0) if paths else []
+        for start in starts:
+            results = [f.result() for f in pending]
+            pending = submit(start + chunk) if start + chunk < len(paths) else []
             arrays: list[np.ndarray] = []
             good: list[Path] = []
-            for path in paths[start : start + chunk]:
-                try:
-                    if is_page_xml(path):
-                        raise HTRError("a PAGE/ALTO file is read with --page", path)
-                    arrays.append(preprocess_file(path, loaded.preprocess))
-                    good.append(path)
-                except HTRError as e:
+            for path, r in zip(paths[start : start + chunk], results, strict=True):
+                if isinstance(r, HTRError):
                     bar.clear()
-                    print(f"htr: {e}", file=sys.stderr)
+                    print(f"htr: {r}", file=sys.stderr)
                     failed += 1
+                else:
+                    arrays.append(r)
+                    good.append(path)
             hyps = recognize_lines(loaded, arrays, batch_size=args.batch_size, decoder=decoder)
             for path, h in zip(good, hyps, strict=True):
                 if args.json:
@@ -135,7 +160,7 @@ def recognize_images(loaded: LoadedModel | OnnxModel, paths: list[Path], decoder
                     emit(bar, json.dumps(obj, ensure_ascii=False))
                 else:
                     emit(bar, h.text)
-            bar.update(len(paths[start : start + chunk]))
+            bar.update(len(results))
     return failed
 
 

@@ -86,7 +86,7 @@ def bench(
     rows = []
     for batch_size in batch_sizes:
         batched = batches(arrays, batch_size)
-        pad = 1 - sum(a.size for a in arrays) / sum(b["images"][:, 0].numel() for b in batched)
+        pad = 1 - sum(a.size for a in arrays) / sum(b["images"][:, 0].size for b in batched)
         for name, m in backends.items():
             rate, passes = lines_per_second(m.log_probs, batched, min_seconds)
             row = {

@@ -7,7 +7,8 @@
 #   python scripts/peers_report.py /tmp/peer/results/<that run>/results.jsonl   # table with ratios
 #
 # Variables: PEER_ROOT (/tmp/peer), TRAIN_S (600, wall-clock budget including start-up and preprocessing, as
-# for the peers), HTR_MODEL (model group, default small), HTR_PY (python with htr installed).
+# for the peers), HTR_MODEL (model group, default small), HTR_PY (python with htr installed), SKIP_TRAIN=1 (measure
+# recognition again with the model a previous run of this script trained into $RES/htr/model).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(dirname "$HERE")
@@ -33,6 +34,7 @@ cd "$REPO" || exit 1
 
 # 1) training: a cold start (empty preprocessing cache) killed at TRAIN_S like the peers; htr's own time budget
 #    ends the loop a little earlier so the last validation and checkpoint land inside it.
+if [ "${SKIP_TRAIN:-0}" != 1 ]; then
 rm -rf "$HR/model" "$HR/cache"
 $BENCH --name htr_train --pty --timeout "$TRAIN_S" --log "$HR/train.log" --timeline "$HR/train_timeline.tsv" \
   --regex '(?P<n>\d+)/(?P<tot>\d+) \[' --epoch-regex 'epoch (?P<ep>\d+):' --batch 16 --warmup-s 20 \
@@ -40,6 +42,7 @@ $BENCH --name htr_train --pty --timeout "$TRAIN_S" --log "$HR/train.log" --timel
   -- $PY -m htr.train data=folder "data.root=$DATA" "model=$MODEL" "train.max_time_s=$((TRAIN_S - 45))" \
      train.max_epochs=1000 train.early_stopping_patience=1000 train.threads=2 \
      "train.out_dir=$HR/model" "hydra.run.dir=$HR/model" "data.cache_dir=$HR/cache" | emit
+fi
 [ -e "$HR/model/best.pt" ] || { echo '{"name":"htr_error","error":"no best.pt within budget"}' | emit; exit 1; }
 $PY -c "
 import json, torch

@@ -3,9 +3,11 @@
 
     python scripts/ship_model.py runs/copiste_cpu/best.pt [htr/models/default.pt]
 
-Keeps the weights, charset, resolved config, preprocessing settings, version and the epoch/step/CER it reached;
-drops the optimizer, scheduler, scaler and RNG states (they only matter for resuming). The result still loads
-with ``torch.load(weights_only=True)`` and ``htr.inference.load_model``.
+Keeps the weights (stored as float16: half the size; they load back as float32), charset, resolved config,
+preprocessing settings, version and the epoch/step/CER it reached; drops the optimizer, scheduler, scaler and RNG
+states (they only matter for resuming). The result still loads with ``torch.load(weights_only=True)`` and
+``htr.inference.load_model``. Also writes its ONNX export next to it (``default.pt.onnx``, the file
+``recognize`` runs by default: onnxruntime starts without importing PyTorch).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from htr.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from htr.export import cache_path, onnx_for_checkpoint  # noqa: E402
 
 KEEP = ("model", "charset", "config", "preprocess", "state")
 
@@ -26,8 +29,12 @@ def main() -> None:
     src = Path(sys.argv[1])
     dst = Path(sys.argv[2]) if len(sys.argv) > 2 else REPO / "htr" / "models" / "default.pt"
     ckpt = load_checkpoint(src)
+    ckpt["model"] = {k: v.half() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
     save_checkpoint(dst, {k: ckpt[k] for k in KEEP if k in ckpt})
     print(f"wrote {dst} ({dst.stat().st_size / 1e6:.1f} MB) from {src}")
+    cache_path(dst).unlink(missing_ok=True)
+    onnx = onnx_for_checkpoint(dst)
+    print(f"wrote {onnx} ({Path(onnx).stat().st_size / 1e6:.1f} MB)")
 
 
 if __name__ == "__main__":

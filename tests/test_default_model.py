@@ -9,7 +9,7 @@ import pytest
 from htr.cli import DEFAULT_LM
 from htr.data.lines import preprocess_file
 from htr.data.readers import read_tsv
-from htr.inference import DEFAULT_MODEL, load_model, recognize_lines
+from htr.inference import DEFAULT_MODEL, DEFAULT_ONNX, OnnxModel, load_model, recognize_lines
 from htr.metrics import error_rates
 
 from .conftest import COPISTE
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(not DEFAULT_MODEL.is_file(), reason="no default 
 
 
 def test_default_model_is_self_describing():
-    loaded = load_model("default")
+    loaded = load_model("default", backend="torch")
     assert loaded.preprocess.height == loaded.model.cfg.height == 48
     assert len(loaded.charset) == 139 and "é" in loaded.charset.index
     meta = json.loads(DEFAULT_LM.with_name(DEFAULT_LM.name + ".json").read_text())
@@ -28,7 +28,38 @@ def test_default_model_is_self_describing():
 @pytest.mark.skipif(not COPISTE.is_dir(), reason="../shared/data/copiste is absent")
 def test_default_model_reads_copiste_test_lines():
     samples = read_tsv(COPISTE / "lines.tsv", split="test")[:24]
-    loaded = load_model("default")
-    hyps = recognize_lines(loaded, [preprocess_file(s.image, loaded.preprocess) for s in samples])
+    texts = {}
+    for backend in ("torch", "onnxruntime"):
+        loaded = load_model("default", backend=backend)
+        hyps = recognize_lines(loaded, [preprocess_file(s.image, loaded.preprocess) for s in samples])
+        texts[backend] = [h.text for h in hyps]
     # The shipped model has test CER ~18% (greedy); a broken load or preprocessing mismatch gives > 80%.
-    assert error_rates([s.text for s in samples], [h.text for h in hyps]).cer < 0.35
+    assert error_rates([s.text for s in samples], texts["torch"]).cer < 0.35
+    assert texts["onnxruntime"] == texts["torch"]
+
+
+def test_shipped_onnx_export_is_of_the_shipped_weights():
+    """recognize runs default.pt.onnx by default: it must be the export of default.pt as shipped."""
+    from htr.export import _source_sha256, file_sha256
+
+    assert DEFAULT_ONNX.is_file()
+    assert _source_sha256(DEFAULT_ONNX) == file_sha256(DEFAULT_MODEL)
+    assert isinstance(load_model("default"), OnnxModel)
+    assert DEFAULT_MODEL.stat().st_size + DEFAULT_ONNX.stat().st_size < 25e6
+
+
+def test_recognizing_with_the_default_model_does_not_import_torch(tmp_path):
+    """A cold `recognize` spends most of its time importing PyTorch; the default (ONNX) path must not."""
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    Image.new("L", (200, 48), 255).save(tmp_path / "blank.png")
+    code = (
+        "import sys; from htr.recognize import main; sys.argv = ['recognize', '--quiet', sys.argv[1]]; "
+        "rc = main(); print('torch' in sys.modules); sys.exit(rc)"
+    )
+    p = subprocess.run([sys.executable, "-c", code, str(tmp_path / "blank.png")], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip().splitlines()[-1] == "False"

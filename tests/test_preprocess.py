@@ -409,3 +409,16 @@ def test_preprocess_line_single_dot() -> None:
     out = preprocess_line(gray, PreprocessConfig(height=32))
     assert out.shape[0] == 32 and out.max() >= 0.5
     assert np.all(out[0] == 0.0) and np.all(out[:, -1] == 0.0)
+
+
+def test_affine_inverse_undoes_the_map():
+    from htr.preprocess._common import affine_inverse
+
+    fwd = (1.1, 0.3, -4.0, -0.2, 0.9, 7.5)
+    inv = affine_inverse(*fwd)
+    for x, y in [(0.0, 0.0), (10.0, 3.0), (-2.5, 40.0)]:
+        xp, yp = fwd[0] * x + fwd[1] * y + fwd[2], fwd[3] * x + fwd[4] * y + fwd[5]
+        assert inv[0] * xp + inv[1] * yp + inv[2] == pytest.approx(x)
+        assert inv[3] * xp + inv[4] * yp + inv[5] == pytest.approx(y)
+    with pytest.raises(ValueError):
+        affine_inverse(1.0, 2.0, 0.0, 2.0, 4.0, 0.0)

@@ -13,7 +13,7 @@ from htr.inference import load_model, recognize_lines
 from htr.model import CRNN
 from htr.train import train
 
-from .conftest import TINY_MODEL, compose_config, write_tsv_dataset
+from .conftest import REPO, TINY_MODEL, compose_config, write_tsv_dataset
 
 WORDS = ["tom", "ada", "mix", "zoe", "bed", "cup", "hat", "jug"]
 
@@ -151,3 +151,11 @@ def test_init_from_a_checkpoint_of_another_architecture_is_one_clear_error(tmp_p
     other = CRNN(structured(ModelConfig, {"lstm_hidden": 24}), 5)
     with pytest.raises(CheckpointError, match=r"m\.pt: its weight lstm\.\S+ has shape"):
         load_pretrained(other, ckpt, Charset(list("abcd")), "m.pt")
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (REPO / "htr" / "conf" / "experiment").glob("*.yaml")))
+def test_every_experiment_config_composes_and_type_checks(name):
+    from htr.config_check import typed_config
+
+    cfg = typed_config(compose_config([f"experiment={name}", "train.out_dir=/tmp/unused"]))
+    assert cfg.train.max_epochs > 0 and cfg.model.height > 0
