@@ -10,17 +10,17 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from htr.cli import add_decoder_args, decode_config, run
+from htr.cli import add_backend_arg, add_decoder_args, decode_config, run
 from htr.data.lines import LineStore
 from htr.data.readers import read_dataset
 from htr.decode import DecodeConfig
 from htr.errors import DataError
-from htr.inference import LoadedModel, load_model, recognize_lines
+from htr.inference import LoadedModel, OnnxModel, load_model, recognize_lines
 from htr.metrics import ErrorRates
 
 
 def evaluate(
-    loaded: LoadedModel,
+    loaded: LoadedModel | OnnxModel,
     data: str | Path,
     split: str | None = "test",
     decode_cfg: DecodeConfig | None = None,
@@ -68,8 +68,9 @@ def main() -> int:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--per-line", metavar="TSV", help="write id, reference, prediction, CER of every line")
     add_decoder_args(p)
+    add_backend_arg(p)
     args = p.parse_args()
-    loaded = load_model(args.checkpoint, args.device)
+    loaded = load_model(args.checkpoint, args.device, args.backend)
     split = None if args.split == "all" else args.split
     result = evaluate(loaded, args.data, split, decode_config(args), args.batch_size)
     if args.per_line:
