@@ -201,11 +201,10 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
     resume = load_checkpoint(cfg.train.resume) if cfg.train.resume else None
     init_path = str(resolve_checkpoint(cfg.train.init_from)) if cfg.train.init_from and not resume else None
     init = load_checkpoint(init_path) if init_path else None
-    if resume is not None:
-        cfg.model = structured(type(cfg.model), resume["config"]["model"])
-    if init is not None:  # the pretrained model's architecture and preprocessing, whatever the config said
-        cfg.model = structured(type(cfg.model), init["config"]["model"])
-        cfg.data.preprocess = structured(type(cfg.data.preprocess), init["preprocess"])
+    source = resume if resume is not None else init
+    if source is not None:  # the checkpoint's architecture and preprocessing, whatever the config said
+        cfg.model = structured(type(cfg.model), source["config"]["model"])
+        cfg.data.preprocess = structured(type(cfg.data.preprocess), source["preprocess"])
     probe = CRNN(cfg.model, 2)
     charset, train_ds, val_ds, train_report, val_report = _datasets(
         cfg,

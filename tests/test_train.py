@@ -125,12 +125,14 @@ def test_init_from_keeps_trained_weights_and_extends_the_charset(tmp_path):
     base = load_checkpoint(tmp_path / "base" / "last.pt")
     new_words = ["quiz", "vex", "tom", "Ada"]
     tsv2 = write_tsv_dataset(tmp_path / "d2", {"train": new_words, "val": new_words[:2]})
-    # lr 0: the one step leaves the parameters as loaded; model.lstm_hidden=24 is overridden by the checkpoint's.
+    # lr 0: the one step leaves the parameters as loaded; the model and preprocessing asked for (hidden 24,
+    # height 40) give way to the checkpoint's.
     train(_cfg(tsv2, tmp_path / "ft", [f"train.init_from={tmp_path / 'base' / 'last.pt'}", "train.max_steps=1",
-                                        "optim.lr=0", "model.lstm_hidden=24"]))  # fmt: skip
+                                        "optim.lr=0", "model.lstm_hidden=24", "model.height=40"]))  # fmt: skip
     ft = load_checkpoint(tmp_path / "ft" / "last.pt")
     assert ft["charset"] == base["charset"] + ["A", "q", "v"]
     assert ft["config"]["model"] == base["config"]["model"]
+    assert ft["preprocess"] == base["preprocess"]  # height 32, the checkpoint's, not the 40 asked for
     params = {n for n, _ in CRNN(structured(ModelConfig, base["config"]["model"]), 2).named_parameters()}
     n_old = len(base["charset"]) + 1
     for name in params:
