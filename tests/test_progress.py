@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pty
+import select
 
 from htr.progress import progress
 
@@ -15,6 +16,17 @@ def test_bar_is_drawn_on_an_unsized_pseudo_terminal():
         for _ in progress(range(3), desc="epoch 1", file=term, mininterval=0):
             pass
         term.flush()
-        out = os.read(master, 65536).decode("utf-8", "ignore")
+        out = _read_all(master)
     os.close(master)
     assert "epoch 1: 100%" in out and "3/3 [" in out
+
+
+def _read_all(fd: int) -> str:
+    """Everything written to the pty so far (a read may return only part of it)."""
+    chunks = []
+    while select.select([fd], [], [], 0.2)[0]:
+        data = os.read(fd, 65536)
+        if not data:
+            break
+        chunks.append(data)
+    return b"".join(chunks).decode("utf-8", "ignore")
