@@ -41,6 +41,39 @@ class ModelConfig:
     flat_stride: int = 4
     flat_hidden: list[int] = field(default_factory=lambda: [256, 256])
     flat_dropout: float = 0.1
+    # column_pool="max": each frame is the maximum over the height of the last conv block's columns (Retsinas
+    # et al. 2022), so the LSTM input is conv_channels[-1] wide and the model does not depend on the ink's
+    # exact row; "flatten" (the earlier models) stacks the rows instead.
+    column_pool: str = "flatten"
+    # > 0: an auxiliary CTC head (a 1-D convolution of width 3 over the conv frames) whose loss, times this
+    # weight, is added in training (Retsinas et al. 2022's "CTC shortcut"); it gives the conv layers a direct
+    # gradient. Inference and export ignore the head.
+    ctc_shortcut: float = 0.0
+
+
+@dataclass
+class SourceConfig:
+    """One dataset of a run that trains on several (``data.sources``).
+
+    Attributes:
+        name: how the source is called in logs, TensorBoard and ``evaluate`` rows.
+        root: its ``lines.tsv`` / IAM folder / folder of pairs (as ``data.root``); for ``generate``, the
+            folder the generated lines go to.
+        weight: its share of each training epoch, relative to the other sources' weights (an epoch draws as
+            many lines as all sources' training splits hold together); null: its own size (plain
+            concatenation). A source whose share exceeds its size is drawn with repetition, across epochs in
+            a fresh order each time.
+        val_weight: its weight in the validation CER that picks best.pt and drives early stopping and the
+            plateau schedule: sum(val_weight * CER of the source) / sum(val_weight). 0 leaves it out of
+            that choice (its CER is still logged).
+        generate: "synthetic" to generate handwriting-font lines at ``root`` (``data.synthetic`` sizes).
+    """
+
+    name: str = ""
+    root: str = ""
+    weight: float | None = None
+    val_weight: float = 1.0
+    generate: str | None = None
 
 
 @dataclass
@@ -69,10 +102,12 @@ class MnistConfig:
 @dataclass
 class DataConfig:
     """Where the lines are and how they are batched. ``root`` is a ``lines.tsv``, an IAM folder or
-    ``lines.txt``, or a folder of image + ``.gt.txt`` pairs."""
+    ``lines.txt``, or a folder of image + ``.gt.txt`` pairs; or ``sources`` lists several such datasets
+    (``root`` is then unused), trained on together with one charset, the union of their training texts."""
 
     name: str = "synthetic"
     root: str = "data/synthetic"
+    sources: list[SourceConfig] = field(default_factory=list)
     train_split: str = "train"
     val_split: str = "val"
     test_split: str = "test"
@@ -124,6 +159,9 @@ class TrainConfig:
     num_val_images: int = 16
     max_bad_fraction: float = 0.05
     max_nonfinite_steps: int = 20
+    # > 0: validate and save an exponential moving average of the weights (torch.optim.swa_utils, this decay
+    # per step) in best.pt/last.pt's "model"; the raw training weights travel in last.pt for resuming.
+    ema_decay: float = 0.0
     checkpoint_every_steps: int = 0
     progress: bool = True
 

@@ -63,7 +63,11 @@ def main() -> int:
     """Command-line entry point."""
     p = argparse.ArgumentParser(prog="python -m htr.evaluate", description=__doc__)
     p.add_argument("checkpoint", help="a checkpoint (best.pt), or 'default' for the model shipped with htr")
-    p.add_argument("data", help="a lines.tsv, an IAM lines.txt (or its folder), or a folder of image + .gt.txt pairs")
+    p.add_argument(
+        "data", nargs="+",
+        help="a lines.tsv, an IAM lines.txt (or its folder), or a folder of image + .gt.txt pairs; several: one "
+        "row per dataset and the total over all their lines",
+    )  # fmt: skip
     p.add_argument("--split", default="test", help="split to score (default test; 'all' for every line)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--per-line", metavar="TSV", help="write id, reference, prediction, CER of every line")
@@ -72,7 +76,9 @@ def main() -> int:
     args = p.parse_args()
     loaded = load_model(args.checkpoint, args.device, args.backend)
     split = None if args.split == "all" else args.split
-    result = evaluate(loaded, args.data, split, decode_config(args), args.batch_size)
+    if len(args.data) > 1:
+        return _evaluate_several(loaded, args, split)
+    result = evaluate(loaded, args.data[0], split, decode_config(args), args.batch_size)
     if args.per_line:
         with open(args.per_line, "w", newline="", encoding="utf-8") as f:
             w = csv.writer(f, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\")
@@ -92,6 +98,49 @@ def main() -> int:
         if result["unknown_chars"]:
             chars = " ".join(f"{c!r}x{n}" for c, n in result["unknown_chars"].items())
             print(f"reference characters the model's charset lacks (counted as errors): {chars}", file=sys.stderr)
+    return 0
+
+
+def source_name(data: str | Path) -> str:
+    """A dataset's row name: its folder's name for a manifest or ``lines.txt``, else its own name."""
+    p = Path(data)
+    return p.parent.name if p.suffix in (".tsv", ".txt") else p.name
+
+
+def combine(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The total over several :func:`evaluate` results: errors and lengths added up (a pooled CER/WER)."""
+    keys = ("lines", "chars", "words", "char_errors", "word_errors")
+    total = {k: sum(r[k] for r in results.values()) for k in keys}
+    total["cer"] = total["char_errors"] / max(total["chars"], 1)
+    total["wer"] = total["word_errors"] / max(total["words"], 1)
+    return total
+
+
+def _evaluate_several(loaded: LoadedModel | OnnxModel, args: argparse.Namespace, split: str | None) -> int:
+    """One row per dataset, then the total; ``--json``: one object with ``sources`` and the totals."""
+    names = [source_name(d) for d in args.data]
+    if len(set(names)) < len(names):
+        names = [str(d) for d in args.data]
+    results = {n: evaluate(loaded, d, split, decode_config(args), args.batch_size) for n, d in zip(names, args.data)}
+    total = combine(results)
+    if args.per_line:
+        with open(args.per_line, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\")
+            w.writerow(["source", "id", "reference", "prediction", "cer"])
+            for n, r in results.items():
+                for line in r["per_line"]:
+                    w.writerow([n, line["id"], line["reference"], line["prediction"], f"{line['cer']:.4f}"])
+    if args.json:
+        per = {n: {k: v for k, v in r.items() if k != "per_line"} for n, r in results.items()}
+        print(json.dumps({"sources": per, **total}, ensure_ascii=False))
+        return 0
+    width = max(len(n) for n in [*names, "total"])
+    print(f"{'data':<{width}}  {'CER':>7}  {'WER':>7}  {'lines':>6}  {'chars':>7}")
+    for n, r in [*results.items(), ("total", total)]:
+        print(f"{n:<{width}}  {100 * r['cer']:6.2f}%  {100 * r['wer']:6.2f}%  {r['lines']:>6}  {r['chars']:>7}")
+    for n, r in results.items():
+        if r["skipped"]:
+            print(f"{n}: skipped {len(r['skipped'])} lines with unusable images", file=sys.stderr)
     return 0
 
 

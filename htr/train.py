@@ -24,6 +24,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 
 from htr.charset import Charset
@@ -33,7 +34,7 @@ from htr.config_check import config_hint, typed_config
 from htr.data.augment import build_augmenter
 from htr.data.dataset import BucketBatchSampler, SkipReport, build_dataset, collate, ctc_min_frames
 from htr.data.lines import LineStore
-from htr.data.sources import load_split, load_train_split
+from htr.data.sources import epoch_shares, load_split, load_train_split
 from htr.decode import GreedyDecoder
 from htr.errors import DataError, HTRError
 from htr.finetune import load_pretrained, union_charset
@@ -80,7 +81,9 @@ def _setup_distributed(cfg: Config) -> tuple[torch.device, int, int]:
         dist.init_process_group(backend="nccl" if use_cuda else "gloo")
     if use_cuda:
         torch.cuda.set_device(local_rank)
-        torch.backends.cudnn.benchmark = True
+        # No cuDNN autotuning: every batch has its own width (and augmentation changes widths every epoch), so
+        # benchmark mode would time the convolution algorithms again at nearly every step.
+        torch.backends.cudnn.benchmark = False
         return torch.device("cuda", local_rank), rank, world
     return torch.device("cpu"), rank, world
 
@@ -158,28 +161,59 @@ def _datasets(
     return charset, train_ds, val_ds, train_report, val_report
 
 
-def validate(model: CRNN, loader: DataLoader, device: torch.device, decoder: GreedyDecoder) -> dict[str, Any]:
-    """Validation loss, CER, WER, and the predictions by line id."""
+def ctc_loss(
+    log_probs: torch.Tensor, targets: torch.Tensor, lengths: torch.Tensor, target_lengths: torch.Tensor,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """CTC loss (blank 0) in float32, infinite losses (a target that cannot fit) zeroed; "mean" divides each
+    line's loss by its target length, then averages over the batch."""
+    return F.ctc_loss(
+        log_probs.float(), targets, lengths, target_lengths, blank=0, reduction=reduction, zero_infinity=True
+    )
+
+
+def validate(
+    model: CRNN,
+    loader: DataLoader,
+    device: torch.device,
+    decoder: GreedyDecoder,
+    sources: dict[str, str | None] | None = None,
+    val_weights: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """Validation loss, CER, WER, and the predictions by line id.
+
+    With ``sources`` (line id -> source name), also ``per_source`` CER/WER, and ``cer`` becomes the
+    ``val_weights``-weighted mean of the sources' CERs (``cer_pooled`` keeps the CER over all characters).
+    """
     model.eval()
     rates, loss_sum, n = ErrorRates(), 0.0, 0
+    per_source: dict[str | None, ErrorRates] = {}
     predictions: dict[str, str] = {}
     with torch.inference_mode():
         for batch in loader:
             images, widths = batch["images"].to(device), batch["widths"].to(device)
             log_probs, lengths = model(images, widths)
-            loss = F.ctc_loss(
-                log_probs.float(), batch["targets"].to(device), lengths, batch["target_lengths"].to(device),
-                blank=0, reduction="none", zero_infinity=True,
-            )  # fmt: skip
+            target_lengths = batch["target_lengths"].to(device)
+            loss = ctc_loss(log_probs, batch["targets"].to(device), lengths, target_lengths, reduction="none")
             # Same normalization as training: each line's loss divided by its target length.
-            loss_sum += float((loss / batch["target_lengths"].to(device).clamp(min=1)).sum())
+            loss_sum += float((loss / target_lengths.clamp(min=1)).sum())
             n += len(batch["ids"])
             lp = log_probs.float().cpu().numpy()
             for i, (ref, sid) in enumerate(zip(batch["texts"], batch["ids"], strict=True)):
                 hyp = decoder.decode(lp[: int(lengths[i]), i]).text
                 rates.add(ref, hyp)
+                if sources is not None:
+                    per_source.setdefault(sources.get(sid), ErrorRates()).add(ref, hyp)
                 predictions[sid] = hyp
-    return {"loss": loss_sum / max(n, 1), "cer": rates.cer, "wer": rates.wer, "predictions": predictions}
+    out = {"loss": loss_sum / max(n, 1), "cer": rates.cer, "wer": rates.wer, "predictions": predictions}
+    if sources is not None:
+        out["per_source"] = {name: {"cer": r.cer, "wer": r.wer, "lines": r.lines} for name, r in per_source.items()}
+        weights = {name: (val_weights or {}).get(name, 1.0) for name in per_source}
+        total = sum(weights.values())
+        if total > 0:
+            out["cer_pooled"] = rates.cer
+            out["cer"] = sum(weights[name] * r.cer for name, r in per_source.items()) / total
+    return out
 
 
 def train(cfg: Config | DictConfig) -> dict[str, Any]:
@@ -219,10 +253,17 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
     model = model.to(device)
     say(f"model {cfg.model.name}: {count_parameters(model):,} parameters, {len(charset)} labels, device {device}")
 
+    shares = epoch_shares(cfg.data, [smp.source for smp in train_ds.samples])
     sampler = BucketBatchSampler(
         train_ds.widths, cfg.data.batch_size, shuffle=True, seed=cfg.train.seed, rank=rank, world_size=world,
-        bucketing=cfg.data.bucketing,
+        bucketing=cfg.data.bucketing, shares=shares,
     )  # fmt: skip
+    if shares is not None:
+        say("training lines per epoch by source: " + ", ".join(
+            f"{train_ds.samples[ix[0]].source or 'other'} {n} of {len(ix)}" for ix, n in shares
+        ))  # fmt: skip
+    val_sources = {smp.id: smp.source for smp in val_ds.samples} if cfg.data.sources else None
+    val_weights = {src.name: src.val_weight for src in cfg.data.sources}
     pin = device.type == "cuda"
     # Each DataLoader draws a worker seed from its generator whenever it starts an epoch; giving it its own
     # keeps that draw off the global torch RNG (dropout's), so a run resumed mid-epoch stays bit-identical.
@@ -245,9 +286,18 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
         amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
 
+    # The weights that are validated and saved as "model": an exponential moving average when asked for.
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.train.ema_decay), use_buffers=True) if (
+        cfg.train.ema_decay > 0
+    ) else None  # fmt: skip
+    eval_model = ema.module if ema is not None else model
+
     state = {"epoch": 0, "batch_in_epoch": 0, "step": 0, "best_cer": math.inf, "bad_epochs": 0, "nonfinite": 0}
     if resume is not None:
-        model.load_state_dict(resume["model"])
+        model.load_state_dict(resume.get("train_model", resume["model"]))
+        if ema is not None:
+            ema.module.load_state_dict(resume["model"])
+            ema.n_averaged.fill_(int(resume["state"].get("ema_updates", 0)))
         optimizer.load_state_dict(resume["optimizer"])
         if scheduler is not None and resume.get("scheduler"):
             scheduler.load_state_dict(resume["scheduler"])
@@ -274,14 +324,15 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
         save_checkpoint(
             path,
             {
-                "model": model.state_dict(),
+                "model": eval_model.state_dict(),
+                **({"train_model": model.state_dict()} if ema is not None else {}),
                 "charset": charset.chars,
                 "config": resolved,
                 "preprocess": asdict(cfg.data.preprocess),
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict() if scheduler is not None else {},
                 "scaler": scaler.state_dict(),
-                "state": dict(state),
+                "state": {**state, **({"ema_updates": int(ema.n_averaged)} if ema is not None else {})},
                 "rng": rng_state(),
             },
         )
@@ -314,8 +365,10 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
                 # BatchNorm statistics, restored if the step is skipped (a bad forward pass must not leave a trace).
                 saved_buffers = [b.detach().clone() for b in model.buffers()]
                 with torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else nullcontext():
-                    log_probs, lengths = net(images, widths)  # (T, N, C), (N,)
-                loss = F.ctc_loss(log_probs.float(), targets, lengths, target_lengths, blank=0, zero_infinity=True)
+                    log_probs, lengths, *shortcut = net(images, widths, shortcut=True)  # (T, N, C), (N,)
+                loss = ctc_loss(log_probs, targets, lengths, target_lengths)
+                if shortcut:  # the CTC shortcut head's loss (model.ctc_shortcut > 0)
+                    loss = loss + cfg.model.ctc_shortcut * ctc_loss(shortcut[0], targets, lengths, target_lengths)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.unscale_(optimizer)
@@ -338,6 +391,8 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
                 else:
                     scaler.step(optimizer)
                     scaler.update()
+                    if ema is not None:
+                        ema.update_parameters(model)
                 if scheduler is not None and cfg.optim.scheduler == "cosine":
                     scheduler.step()
                 state["step"] += 1
@@ -369,7 +424,9 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
             if epoch_done:
                 state["epoch"] += 1
                 state["batch_in_epoch"] = 0
-            metrics = validate(model, val_loader, device, decoder) if is_main else {"cer": 0.0}
+            metrics = (
+                validate(eval_model, val_loader, device, decoder, val_sources, val_weights) if is_main else {"cer": 0.0}
+            )
             cer = _broadcast(metrics["cer"], device, world)
             if is_main:
                 logger.validation(state["epoch"], state["step"], metrics)
@@ -377,6 +434,7 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
                     f"epoch {state['epoch']} step {state['step']}: val loss {metrics['loss']:.3f} CER "
                     f"{metrics['cer']:.4f} WER {metrics['wer']:.4f} lr {optimizer.param_groups[0]['lr']:.2e} "
                     f"({time.time() - start_time:.0f} s)" + _skipped_note(train_report, val_report, state["nonfinite"])
+                    + _source_note(metrics)
                 )
             if scheduler is not None and cfg.optim.scheduler == "plateau" and epoch_done:
                 scheduler.step(cer)
@@ -427,6 +485,14 @@ def _broadcast(value: float, device: torch.device, world: int) -> float:
     t = torch.tensor([value], device=device, dtype=torch.float64)
     dist.broadcast(t, 0)
     return float(t.item())
+
+
+def _source_note(metrics: dict[str, Any]) -> str:
+    """The per-source CERs of a multi-source validation ("; copiste 0.0812, poilus 0.1900"), else ''."""
+    per = metrics.get("per_source")
+    if not per:
+        return ""
+    return "; " + ", ".join(f"{name or 'other'} {v['cer']:.4f}" for name, v in sorted(per.items(), key=str))
 
 
 def _skipped_note(train_report: SkipReport, val_report: SkipReport, nonfinite: int) -> str:

@@ -62,6 +62,11 @@ class TrainLogger:
         self.writer.add_scalar("val/cer", metrics["cer"], step)
         self.writer.add_scalar("val/wer", metrics["wer"], step)
         self.writer.add_scalar("train/epoch", epoch, step)
+        for name, rates in (metrics.get("per_source") or {}).items():  # several sources: each one's CER too
+            self.writer.add_scalar(f"val_source/{name or 'other'}/cer", rates["cer"], step)
+            self.writer.add_scalar(f"val_source/{name or 'other'}/wer", rates["wer"], step)
+        if "cer_pooled" in metrics:
+            self.writer.add_scalar("val/cer_pooled", metrics["cer_pooled"], step)
         preds = metrics.get("predictions", {})
         rows = ["| id | target | prediction |", "|---|---|---|"]
         for k, item in enumerate(self.samples):

@@ -157,6 +157,10 @@ class BucketBatchSampler(Sampler[list[int]]):
     per epoch with ``seed + epoch``. Under DDP each rank takes every ``world_size``-th batch (the batch list is
     truncated to a multiple of the world size so ranks step together). ``start_batch`` skips batches already
     done in the epoch, for exact mid-epoch resumption.
+
+    ``shares`` (from :func:`htr.data.sources.epoch_shares`) weights several sources: each epoch draws, per
+    source, its count of line indices from an endless sequence of seeded permutations of that source's lines
+    (so every line comes up before any comes up twice, and the draw depends only on seed and epoch).
     """
 
     def __init__(
@@ -168,8 +172,10 @@ class BucketBatchSampler(Sampler[list[int]]):
         rank: int = 0,
         world_size: int = 1,
         bucketing: bool = True,
+        shares: list[tuple[list[int], int]] | None = None,
     ) -> None:
         self.widths = list(widths)
+        self.shares = shares
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = seed
@@ -187,7 +193,7 @@ class BucketBatchSampler(Sampler[list[int]]):
     def batches(self) -> list[list[int]]:
         """All batches of this epoch for this rank, before skipping."""
         rng = random.Random(self.seed * 1_000_003 + self.epoch)
-        order = list(range(len(self.widths)))
+        order = list(range(len(self.widths))) if self.shares is None else self._weighted_draw()
         if self.shuffle:
             rng.shuffle(order)
         if self.bucketing:
@@ -200,11 +206,24 @@ class BucketBatchSampler(Sampler[list[int]]):
             batches = batches[:usable][self.rank :: self.world_size]
         return batches
 
+    def _weighted_draw(self) -> list[int]:
+        """This epoch's line indices under ``shares``."""
+        out: list[int] = []
+        for k, (indices, count) in enumerate(self.shares or []):
+            start, n = self.epoch * count, len(indices)
+            for cycle in range(start // n, (start + count - 1) // n + 1):
+                perm = list(indices)
+                random.Random(f"{self.seed}/{k}/{cycle}").shuffle(perm)
+                lo, hi = max(start - cycle * n, 0), min(start + count - cycle * n, n)
+                out += perm[lo:hi]
+        return out
+
     def __iter__(self) -> Iterator[list[int]]:
         yield from self.batches()[self.start_batch :]
 
     def __len__(self) -> int:
-        n = math.ceil(len(self.widths) / self.batch_size)
+        lines = len(self.widths) if self.shares is None else sum(count for _, count in self.shares)
+        n = math.ceil(lines / self.batch_size)
         if self.world_size > 1:
             n = n // self.world_size
         return max(n - self.start_batch, 0)

@@ -20,3 +20,5 @@ class Sample:
     writer: str | None = None
     split: str | None = None
     flags: tuple[str, ...] = field(default_factory=tuple)
+    #: The ``data.sources`` entry the line came from (None for a single-dataset run).
+    source: str | None = None

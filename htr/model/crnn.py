@@ -13,6 +13,7 @@ ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.01), "gelu"
 
 
 ENCODERS = ("conv", "flat")
+COLUMN_POOLS = ("flatten", "max")
 
 
 def _check(cfg: ModelConfig) -> None:
@@ -32,6 +33,8 @@ def _check(cfg: ModelConfig) -> None:
             raise ValueError(f"model.{name} has {len(getattr(cfg, name))} entries but model.conv_channels has {n}")
     if cfg.activation not in ACTIVATIONS:
         raise ValueError(f"model.activation={cfg.activation!r} is not one of {sorted(ACTIVATIONS)}")
+    if cfg.column_pool not in COLUMN_POOLS:
+        raise ValueError(f"model.column_pool={cfg.column_pool!r} is not one of {', '.join(COLUMN_POOLS)}")
     h = cfg.height
     for ph, _ in cfg.conv_pools:
         h //= ph
@@ -62,11 +65,14 @@ class ConvEncoder(nn.Sequential):
             c_in, h = c_out, h // ph
         super().__init__(*layers)
         self.pool_widths = [pw for _, pw in cfg.conv_pools]
-        self.feature_size = c_in * h
+        self.column_max = cfg.column_pool == "max"
+        self.feature_size = c_in if self.column_max else c_in * h
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Features (T, N, F) of a padded batch (N, 1, H, W)."""
         x = super().forward(images)  # (N, C', H', T)
+        if self.column_max:
+            return x.amax(dim=2).permute(2, 0, 1)
         n, c, h, t = x.shape
         return x.reshape(n, c * h, t).permute(2, 0, 1)
 
@@ -168,6 +174,8 @@ class CRNN(nn.Module):
         self.out_dropout = nn.Dropout(cfg.out_dropout)
         self.cpu_unpacked_lstm = True  # False: packed sequences on CPU too (tests compare the two)
         self.linear = nn.Linear(2 * cfg.lstm_hidden, num_classes)
+        # The CTC shortcut (training only): encoder frames -> classes, a 1-D convolution 3 frames wide.
+        self.shortcut = nn.Conv1d(self.feature_size, num_classes, 3, padding=1) if cfg.ctc_shortcut > 0 else None
 
     @property
     def encoder(self) -> ConvEncoder | FlatEncoder:
@@ -183,9 +191,15 @@ class CRNN(nn.Module):
         """Input columns per output frame."""
         return self.encoder.width_stride
 
-    def forward(self, images: torch.Tensor, widths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Log-probabilities (T, N, C) and output lengths (N,) for a padded batch (N, 1, H, W)."""
+    def forward(
+        self, images: torch.Tensor, widths: torch.Tensor, shortcut: bool = False
+    ) -> tuple[torch.Tensor, ...]:
+        """Log-probabilities (T, N, C) and output lengths (N,) for a padded batch (N, 1, H, W); with
+        ``shortcut`` (and a shortcut head), also the shortcut head's log-probabilities (T, N, C)."""
         x = self.encoder(images)  # (T, N, F)
+        aux = None
+        if shortcut and self.shortcut is not None:
+            aux = self.shortcut(x.permute(1, 2, 0)).permute(2, 0, 1).log_softmax(-1)  # (T, N, C)
         t = x.shape[0]
         lengths = self.output_lengths(widths).clamp(min=1, max=t)
         x = self.lstm_dropout(x)
@@ -193,6 +207,8 @@ class CRNN(nn.Module):
         use_packed = x.is_cuda or torch.onnx.is_in_onnx_export() or not self.cpu_unpacked_lstm
         y = (packed_bilstm if use_packed else reversed_bilstm)(self.lstm, x, lengths)  # (T, N, 2*hidden)
         y = self.linear(self.out_dropout(y))  # (T, N, classes)
+        if aux is not None:
+            return y.log_softmax(-1), lengths, aux
         return y.log_softmax(-1), lengths
 
 
