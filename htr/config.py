@@ -154,6 +154,8 @@ class TrainConfig:
     amp: bool = True
     threads: int = 0
     resume: str | None = None
+    # A run folder that already holds best.pt or last.pt is refused unless resuming or told to overwrite.
+    overwrite: bool = False
     init_from: str | None = None
     log_every_steps: int = 20
     num_val_images: int = 16

@@ -45,11 +45,16 @@ from htr.progress import progress
 from htr.train_log import TrainLogger
 
 
+#: A run whose best validation CER is at least this has not learned to read (CTC models sit at ~100% at first).
+NOT_LEARNED_CER = 0.9
+
+
 class _StopFlag:
     """Set by SIGINT/SIGTERM: the loop finishes its step, writes ``last.pt`` and returns."""
 
     def __init__(self) -> None:
         self.set = False
+        self.signal: int | None = None  # which one, for the exit status (128 + its number)
         self._old: dict[int, Any] = {}
 
     def __enter__(self) -> _StopFlag:
@@ -61,7 +66,7 @@ class _StopFlag:
     def _handle(self, signum: int, frame: Any) -> None:
         if self.set:  # a second signal: stop now (the checkpoints already written are intact)
             raise KeyboardInterrupt
-        self.set = True
+        self.set, self.signal = True, signum
 
     def __exit__(self, *exc: Any) -> None:
         for sig, old in self._old.items():
@@ -86,6 +91,24 @@ def _setup_distributed(cfg: Config) -> tuple[torch.device, int, int]:
         torch.backends.cudnn.benchmark = False
         return torch.device("cuda", local_rank), rank, world
     return torch.device("cpu"), rank, world
+
+
+def _check_run_settings(cfg: Config, out_dir: Path) -> None:
+    """Refuse settings that would train nothing, and a run folder whose checkpoints a new run would replace."""
+    if cfg.data.batch_size < 1:
+        raise HTRError(f"data.batch_size={cfg.data.batch_size} must be at least 1")
+    if not cfg.optim.lr >= 0:  # 0 is allowed: it runs the loop with the weights frozen (the tests use it)
+        raise HTRError(f"optim.lr={cfg.optim.lr} must be a number >= 0")
+    if cfg.train.max_epochs < 1 or (cfg.train.max_steps is not None and cfg.train.max_steps < 1):
+        raise HTRError("train.max_epochs and train.max_steps must be at least 1")
+    if cfg.train.resume or cfg.train.overwrite:
+        return
+    existing = [n for n in ("best.pt", "last.pt") if (out_dir / n).exists()]
+    if existing:
+        raise HTRError(
+            f"{out_dir} already holds {' and '.join(existing)} of another run; continue it with "
+            f"train.resume={out_dir / 'last.pt'}, choose another folder, or set train.overwrite=true to replace them"
+        )
 
 
 def _make_optimizer(cfg: Config, model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -162,7 +185,10 @@ def _datasets(
 
 
 def ctc_loss(
-    log_probs: torch.Tensor, targets: torch.Tensor, lengths: torch.Tensor, target_lengths: torch.Tensor,
+    log_probs: torch.Tensor,
+    targets: torch.Tensor,
+    lengths: torch.Tensor,
+    target_lengths: torch.Tensor,
     reduction: str = "mean",
 ) -> torch.Tensor:
     """CTC loss (blank 0) in float32, infinite losses (a target that cannot fit) zeroed; "mean" divides each
@@ -231,6 +257,7 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
         torch.set_num_threads(cfg.train.threads)
     torch.manual_seed(cfg.train.seed)
     out_dir = Path(cfg.train.out_dir)
+    _check_run_settings(cfg, out_dir)
 
     resume = load_checkpoint(cfg.train.resume) if cfg.train.resume else None
     init_path = str(resolve_checkpoint(cfg.train.init_from)) if cfg.train.init_from and not resume else None
@@ -409,7 +436,10 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
                         path = checkpoint("last.pt")
                         say(f"interrupted: wrote {path}; to continue, run the same command with train.resume={path}")
                     logger.close()
-                    return {"interrupted": True, "last": str(out_dir / "last.pt"), "best_cer": state["best_cer"]}
+                    return {
+                        "interrupted": True, "signal": stop.signal, "last": str(out_dir / "last.pt"),
+                        "best_cer": state["best_cer"],
+                    }  # fmt: skip
                 if (
                     is_main
                     and cfg.train.checkpoint_every_steps
@@ -433,7 +463,8 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
                 say(
                     f"epoch {state['epoch']} step {state['step']}: val loss {metrics['loss']:.3f} CER "
                     f"{metrics['cer']:.4f} WER {metrics['wer']:.4f} lr {optimizer.param_groups[0]['lr']:.2e} "
-                    f"({time.time() - start_time:.0f} s)" + _skipped_note(train_report, val_report, state["nonfinite"])
+                    f"({time.time() - start_time:.0f} s)"
+                    + _skipped_note(train_report, val_report, state["nonfinite"])
                     + _source_note(metrics)
                 )
             if scheduler is not None and cfg.optim.scheduler == "plateau" and epoch_done:
@@ -456,6 +487,11 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
         if report.n_skipped:  # listed again at the end: the list printed at the start has long scrolled away
             say(report.summary(name))
     say(f"{'stopped' if failed else 'done'}: {reason}; best val CER {state['best_cer']:.4f}; {out_dir / 'best.pt'}")
+    if state["best_cer"] >= NOT_LEARNED_CER:
+        say(
+            f"note: the model has not learned to read yet (best val CER {100 * state['best_cer']:.0f}%); give it "
+            "more training (train.max_steps, train.max_epochs, train.max_time_s) or check the data and optim.lr"
+        )
     if world > 1:
         dist.destroy_process_group()
     return {
@@ -515,6 +551,8 @@ def _hydra_main(cfg: DictConfig) -> None:
         resume = f"; resume with train.resume={last}" if last.is_file() else ""
         print(f"htr: interrupted; the checkpoints already written are intact{resume}", file=sys.stderr)
         sys.exit(130)
+    if result.get("interrupted"):  # saved, but not finished: a batch scheduler must not take it as done
+        sys.exit(128 + (result.get("signal") or signal.SIGINT))
     if result.get("failed"):
         print(f"htr: training stopped: {result['stop_reason']}", file=sys.stderr)
         sys.exit(1)

@@ -7,8 +7,8 @@
 # The lines travel preprocessed (gpu_data/, see pack_preprocessed.py), so every run switches htr's
 # preprocessing steps off and reads them as they are; ship.pt gets the full pipeline's settings back.
 # Five runs share the machine for the same wall time (BUDGET_S of training each):
-#   ship   experiment=default_model, 6 data-loading workers (the model that ships)
-#   recipe experiment=default_model, 2 workers            (the reference of the ablations below)
+#   ship   experiment=french_medium, 6 data-loading workers (the model that ships)
+#   recipe experiment=french_medium, 2 workers            (the reference of the ablations below)
 #   flat   recipe with model.column_pool=flatten          (no column max-pooling)
 #   noshort recipe with model.ctc_shortcut=0              (no CTC shortcut head)
 #   v1     experiment=copiste_v1 (the previous recipe: model=cpu, height 48, Adam + plateau, no augmentation,
@@ -41,7 +41,7 @@ EOF
 PACKED="data.sources.0.root=gpu_data/copiste/lines.tsv data.sources.1.root=gpu_data/peraire/lines.tsv \
 data.sources.2.root=gpu_data/poilus/lines.tsv data.preprocess.contrast=false data.preprocess.deskew=false \
 data.preprocess.deslant=false data.preprocess.crop=false train.progress=false train.threads=2"
-RECIPE="experiment=default_model $PACKED train.max_time_s=$BUDGET_S $EXTRA"
+RECIPE="experiment=french_medium $PACKED train.max_time_s=$BUDGET_S $EXTRA"
 
 # Fill the preprocessing caches once (heights 64 and 48) before the runs start side by side.
 ($PY -m htr.train $RECIPE train.max_steps=1 train.max_epochs=1 hydra.run.dir="$RUNS/warm64" > "$RUNS/warm64.log" 2>&1 \

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +67,26 @@ def write_tsv_dataset(root: Path, splits: dict[str, list[str]]) -> Path:
             rows.append(f"{name}\tlines/{name}.png\t{t}\tw{i % 3}\t{split}")
     (root / "lines.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     return root / "lines.tsv"
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_global_state() -> Iterator[None]:
+    """Give every test the process as the previous one found it: torch's thread count, the torch, NumPy and
+    Python RNG states, the environment and the working directory (a test that sets one of them, or a training
+    run with ``train.threads``, must not change what the next test sees)."""
+    import torch
+
+    threads, cwd, env = torch.get_num_threads(), os.getcwd(), dict(os.environ)
+    torch_rng, np_rng, py_rng = torch.get_rng_state(), np.random.get_state(), random.getstate()
+    yield
+    torch.set_num_threads(threads)
+    torch.set_rng_state(torch_rng)
+    np.random.set_state(np_rng)
+    random.setstate(py_rng)
+    os.chdir(cwd)
+    if dict(os.environ) != env:
+        os.environ.clear()
+        os.environ.update(env)
 
 
 @pytest.fixture

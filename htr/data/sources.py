@@ -4,6 +4,7 @@ with ``data.sources``, read each source and tag its lines with the source's name
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 from htr.data.readers import read_dataset
@@ -58,6 +59,8 @@ def check_sources(data_cfg) -> None:  # noqa: ANN001
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise HTRError(f"data.sources: the name {repeated[0]!r} is used twice")
+    if any(set_weights) and not any(s.weight for s in data_cfg.sources):
+        raise HTRError("data.sources: the weights are all 0, so an epoch would draw no line")
     if data_cfg.sources and not any(s.val_weight > 0 for s in data_cfg.sources):
         raise HTRError("data.sources: at least one source needs val_weight > 0 (it picks the best checkpoint)")
 
@@ -75,7 +78,9 @@ def load_split(data_cfg, split: str, max_lines: int | None = None) -> list[Sampl
         samples = read_dataset(path, split=split)
         for s in samples[:max_lines] if max_lines else samples:
             if s.id in seen:
-                raise DataError(f"line id {s.id!r} is in sources {seen[s.id]!r} and {src.name!r}; ids must differ", path)
+                raise DataError(
+                    f"line id {s.id!r} is in sources {seen[s.id]!r} and {src.name!r}; ids must differ", path
+                )
             seen[s.id] = src.name
             out.append(dataclasses.replace(s, source=src.name))
     return out
@@ -106,8 +111,9 @@ def epoch_shares(data_cfg, sources_of_lines: list[str | None]) -> list[tuple[lis
     """Per source with a ``weight``: (the indices of its lines in ``sources_of_lines``, lines per epoch).
 
     None when the sources set no weights (every line once per epoch). An epoch keeps the total line count;
-    each source gets ``round(total * weight / sum of weights)``; lines of no source (the synthetic lines of
-    ``data.synthetic_fraction``) keep their own count, taken off the total first.
+    each source gets ``total * weight / sum of weights`` lines, rounded so that the counts add up; lines of
+    no source (the synthetic lines of ``data.synthetic_fraction``) keep their own count, taken off the total
+    first.
     """
     if not data_cfg.sources or all(s.weight is None for s in data_cfg.sources):
         return None
@@ -118,4 +124,9 @@ def epoch_shares(data_cfg, sources_of_lines: list[str | None]) -> list[tuple[lis
     untagged = [(ix, len(ix)) for name, ix in by_source.items() if name not in weights]
     total = len(sources_of_lines) - sum(n for _, n in untagged)
     norm = sum(weights.values()) or 1.0
-    return [(by_source[name], round(total * w / norm)) for name, w in weights.items()] + untagged
+    exact = {name: total * w / norm for name, w in weights.items()}
+    counts = {name: math.floor(x) for name, x in exact.items()}
+    # Largest remainders first, so the counts add up to the total exactly.
+    for name in sorted(exact, key=lambda n: counts[n] - exact[n])[: total - sum(counts.values())]:
+        counts[name] += 1
+    return [(by_source[name], counts[name]) for name in weights] + untagged

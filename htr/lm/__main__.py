@@ -29,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--split", default=None, help="use only manifest rows of this split (e.g. train)")
     t = sub.add_parser("tune", help="pick lm_weight and the insertion penalty on a validation split")
     t.add_argument("checkpoint", help="the model (best.pt)")
-    t.add_argument("data", help="dataset with the validation lines (lines.tsv, IAM, or a folder of pairs)")
+    t.add_argument("data", nargs="+", help="dataset(s) with the validation lines (lines.tsv, IAM, folder of pairs)")
     t.add_argument("--lm", required=True, metavar="PATH", help="the ARPA model; the result goes to PATH.json")
     t.add_argument("--split", default="val")
     t.add_argument("--weights", default="0,0.2,0.4,0.6,0.8,1.0,1.3", help="comma-separated lm_weight values")

@@ -20,7 +20,7 @@ from htr.metrics import ErrorRates
 
 def tune(
     checkpoint: str | Path,
-    data: str | Path,
+    data: str | Path | list[str | Path],
     lm_path: str | Path,
     split: str | None = "val",
     weights: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.3),
@@ -29,9 +29,13 @@ def tune(
     max_lines: int | None = None,
     say: Any = print,
 ) -> dict[str, Any]:
-    """Grid-search ``lm_weight`` x ``word_insertion_penalty``; write the best to ``LM.json`` and return it."""
+    """Grid-search ``lm_weight`` x ``word_insertion_penalty``; write the best to ``LM.json`` and return it.
+
+    ``data`` may list several datasets: their lines (``max_lines`` of each) are pooled, so the values chosen
+    minimize the CER over all of them."""
     loaded = load_model(checkpoint)
-    samples = read_dataset(data, split=split)[:max_lines]
+    datasets = data if isinstance(data, list) else [data]
+    samples = [s for d in datasets for s in read_dataset(d, split=split)[:max_lines]]
     if not samples:
         raise DataError(f"no lines in split {split!r} to tune on", data)
     store = LineStore.build(samples, loaded.preprocess)

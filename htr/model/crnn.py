@@ -191,9 +191,7 @@ class CRNN(nn.Module):
         """Input columns per output frame."""
         return self.encoder.width_stride
 
-    def forward(
-        self, images: torch.Tensor, widths: torch.Tensor, shortcut: bool = False
-    ) -> tuple[torch.Tensor, ...]:
+    def forward(self, images: torch.Tensor, widths: torch.Tensor, shortcut: bool = False) -> tuple[torch.Tensor, ...]:
         """Log-probabilities (T, N, C) and output lengths (N,) for a padded batch (N, 1, H, W); with
         ``shortcut`` (and a shortcut head), also the shortcut head's log-probabilities (T, N, C)."""
         x = self.encoder(images)  # (T, N, F)
