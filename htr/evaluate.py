@@ -26,6 +26,7 @@ def evaluate(
     decode_cfg: DecodeConfig | None = None,
     batch_size: int = 16,
     cache_dir: str | Path | None = None,
+    max_bad_fraction: float = 0.05,
 ) -> dict[str, Any]:
     """Recognize every line of ``data`` (one split) and score it against its transcription.
 
@@ -38,6 +39,14 @@ def evaluate(
         raise DataError(f"no lines in split {split!r}", data)
     store = LineStore.build(samples, loaded.preprocess, cache_dir)
     usable = [i for i in range(len(samples)) if i not in store.errors]
+    if not usable or len(store.errors) > max_bad_fraction * len(samples):
+        # A CER over the few lines that could be read would look like a result and not be one.
+        first = next(iter(store.errors.values()))
+        raise DataError(
+            f"{len(store.errors)} of {len(samples)} line images of split {split!r} are unusable (first: {first}), "
+            f"more than --max-bad-fraction {max_bad_fraction}; fix the data or raise it",
+            data,
+        )
     hyps = recognize_lines(loaded, [store[i] for i in usable], decode_cfg, batch_size)
     rates, unknown, per_line = ErrorRates(), Counter(), []
     for i, h in zip(usable, hyps, strict=True):
@@ -71,6 +80,10 @@ def main() -> int:
     p.add_argument("--split", default="test", help="split to score (default test; 'all' for every line)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--per-line", metavar="TSV", help="write id, reference, prediction, CER of every line")
+    p.add_argument(
+        "--max-bad-fraction", type=float, default=0.05,
+        help="refuse to score a split with more than this fraction of unusable images (default 0.05)",
+    )  # fmt: skip
     add_decoder_args(p)
     add_backend_arg(p)
     args = p.parse_args()
@@ -78,7 +91,9 @@ def main() -> int:
     split = None if args.split == "all" else args.split
     if len(args.data) > 1:
         return _evaluate_several(loaded, args, split)
-    result = evaluate(loaded, args.data[0], split, decode_config(args), args.batch_size)
+    result = evaluate(
+        loaded, args.data[0], split, decode_config(args), args.batch_size, max_bad_fraction=args.max_bad_fraction
+    )
     if args.per_line:
         with open(args.per_line, "w", newline="", encoding="utf-8") as f:
             w = csv.writer(f, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\")
@@ -121,7 +136,10 @@ def _evaluate_several(loaded: LoadedModel | OnnxModel, args: argparse.Namespace,
     names = [source_name(d) for d in args.data]
     if len(set(names)) < len(names):
         names = [str(d) for d in args.data]
-    results = {n: evaluate(loaded, d, split, decode_config(args), args.batch_size) for n, d in zip(names, args.data)}
+    results = {
+        n: evaluate(loaded, d, split, decode_config(args), args.batch_size, max_bad_fraction=args.max_bad_fraction)
+        for n, d in zip(names, args.data)
+    }
     total = combine(results)
     if args.per_line:
         with open(args.per_line, "w", newline="", encoding="utf-8") as f:

@@ -44,7 +44,6 @@ from htr.model import CRNN, count_parameters
 from htr.progress import progress
 from htr.train_log import TrainLogger
 
-
 #: A run whose best validation CER is at least this has not learned to read (CTC models sit at ~100% at first).
 NOT_LEARNED_CER = 0.9
 
@@ -249,14 +248,21 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
     device, rank, world = _setup_distributed(cfg)
     is_main = rank == 0
 
+    out_dir = Path(cfg.train.out_dir)
+
     def say(msg: str) -> None:
+        """Print ``msg`` and append it to the run folder's train.log (what the console shows, without the
+        progress bars)."""
         if is_main:
             print(msg, flush=True)
+            with contextlib.suppress(OSError):  # a log that cannot be written costs the log, not the run
+                out_dir.mkdir(parents=True, exist_ok=True)
+                with open(out_dir / "train.log", "a", encoding="utf-8") as f:
+                    f.write(msg + "\n")
 
     if cfg.train.threads > 0:
         torch.set_num_threads(cfg.train.threads)
     torch.manual_seed(cfg.train.seed)
-    out_dir = Path(cfg.train.out_dir)
     _check_run_settings(cfg, out_dir)
 
     resume = load_checkpoint(cfg.train.resume) if cfg.train.resume else None

@@ -430,7 +430,13 @@ def test_evaluate_skips_and_reports_unusable_images(
 ) -> None:
     tsv = write_tsv_dataset(tmp_path / "d", {"test": ["tom", "ada", "zoë"]})
     (tmp_path / "d" / "lines" / "test001.png").write_bytes(b"")
-    code, out, err = cli(evaluate.main, [str(tiny_ckpt), str(tsv), "--split", "test"], monkeypatch, capsys)
+    args = [str(tiny_ckpt), str(tsv), "--split", "test"]
+    # One of three images unusable is more than the default 5%: no CER over the other two, one clear line.
+    code, out, err = cli(evaluate.main, args, monkeypatch, capsys)
+    assert code != 0 and "CER" not in out and "Traceback" not in err
+    assert "1 of 3 line images of split 'test' are unusable" in err and "--max-bad-fraction 0.05" in err
+    # Allowed: scored over the usable lines, and the skipped one is listed.
+    code, out, err = cli(evaluate.main, [*args, "--max-bad-fraction", "0.5"], monkeypatch, capsys)
     assert code == 0 and "lines 2" in out
     assert "Traceback" not in err
     assert "skipped 1 lines with unusable images" in err and re.search(r"test001: .*empty \(0 bytes\)", err)

@@ -23,6 +23,7 @@ from htr.data.samples import Sample
 from htr.errors import HTRError
 from htr.imageio import load_image
 from htr.preprocess.pipeline import PreprocessConfig, preprocess_line
+from htr.progress import progress
 
 #: Narrower lines (a tall sliver of an image) are padded on the right with background to this width, so the
 #: model's pooling (up to 8 columns per output frame) never meets an empty input.
@@ -104,11 +105,14 @@ class LineStore:
                     pass  # a damaged cache entry is rebuilt (and rewritten) below
         jobs = [(str(s.image), cfg) for s in samples]
         workers = workers if workers is not None else min(os.cpu_count() or 1, 8)
+        # A bar (lines/s) for the minute or so a large dataset's first preprocessing takes; only on a terminal.
+        bar = {"total": len(jobs), "desc": "preprocessing lines", "unit": "line", "leave": False,
+               "disable": len(jobs) < 256 or not sys.stderr.isatty()}  # fmt: skip
         if workers > 1 and len(jobs) >= 64:
             with ProcessPoolExecutor(workers) as pool:
-                results = list(pool.map(_work, jobs, chunksize=16))
+                results = list(progress(pool.map(_work, jobs, chunksize=16), **bar))
         else:
-            results = [_work(j) for j in jobs]
+            results = [_work(j) for j in progress(jobs, **bar)]
         arrays, errors = [], {}
         for i, r in enumerate(results):
             if isinstance(r, str):
