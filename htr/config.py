@@ -120,6 +120,9 @@ class DataConfig:
     batch_size: int = 16
     num_workers: int = 0
     bucketing: bool = True
+    # Batches are padded to a multiple of this many columns; null: 64 on CUDA (a few dozen batch shapes, so the
+    # GPU libraries' per-shape set-up is paid once, not at nearly every step), 1 on the CPU.
+    pad_width_to: int | None = None
     cache_dir: str | None = ".cache/htr"
     max_train_lines: int | None = None
     max_val_lines: int | None = None

@@ -8,6 +8,7 @@ under ``torchrun`` (world size from the environment).
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import signal
@@ -298,15 +299,17 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
     val_sources = {smp.id: smp.source for smp in val_ds.samples} if cfg.data.sources else None
     val_weights = {src.name: src.val_weight for src in cfg.data.sources}
     pin = device.type == "cuda"
+    multiple = cfg.data.pad_width_to or (64 if device.type == "cuda" else 1)
+    batch_collate = functools.partial(collate, width_multiple=multiple)
     # Each DataLoader draws a worker seed from its generator whenever it starts an epoch; giving it its own
     # keeps that draw off the global torch RNG (dropout's), so a run resumed mid-epoch stays bit-identical.
     train_loader = DataLoader(
-        train_ds, batch_sampler=sampler, collate_fn=collate, num_workers=cfg.data.num_workers, pin_memory=pin,
+        train_ds, batch_sampler=sampler, collate_fn=batch_collate, num_workers=cfg.data.num_workers, pin_memory=pin,
         generator=torch.Generator().manual_seed(cfg.train.seed),
     )  # fmt: skip
     val_sampler = BucketBatchSampler(val_ds.widths, cfg.data.batch_size, shuffle=False)
     val_loader = DataLoader(
-        val_ds, batch_sampler=val_sampler, collate_fn=collate, num_workers=cfg.data.num_workers,
+        val_ds, batch_sampler=val_sampler, collate_fn=batch_collate, num_workers=cfg.data.num_workers,
         generator=torch.Generator().manual_seed(cfg.train.seed),
     )  # fmt: skip
 

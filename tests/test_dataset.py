@@ -89,3 +89,20 @@ def test_build_dataset_skips_and_reports(tmp_path):
     # The cache is reused: same arrays from disk.
     again = LineStore.build(samples, cfg, cache_dir=tmp_path / "cache")
     assert (again[0] == store[0]).all() and again.errors.keys() == store.errors.keys()
+
+
+def test_collate_pads_to_a_multiple_of_columns_and_keeps_the_true_widths():
+    import torch
+
+    from htr.data.dataset import collate
+
+    def item(w: int, text: str) -> dict:
+        return {"image": torch.ones(1, 8, w), "target": torch.arange(1, len(text) + 1), "text": text, "id": text}
+
+    batch = [item(10, "a"), item(70, "bc")]
+    plain, padded = collate(batch), collate(batch, width_multiple=64)
+    assert plain["images"].shape == (2, 1, 8, 70) and padded["images"].shape == (2, 1, 8, 128)
+    assert padded["widths"].tolist() == [10, 70]
+    assert padded["images"][0, 0, :, :10].eq(1).all() and padded["images"][0, 0, :, 10:].eq(0).all()
+    assert padded["images"][1, 0, :, 70:].eq(0).all() and torch.equal(padded["targets"], torch.tensor([1, 1, 2]))
+    assert collate(batch, width_multiple=70)["images"].shape[-1] == 70  # already a multiple: no extra column

@@ -132,11 +132,13 @@ def build_dataset(
     return LineDataset(store, keep, samples, charset, augmenter, seed), report
 
 
-def collate(batch: list[dict]) -> dict:
-    """Pad images on the right with background 0; return widths, concatenated targets and their lengths."""
+def collate(batch: list[dict], width_multiple: int = 1) -> dict:
+    """Pad images on the right with background 0 (to a multiple of ``width_multiple`` columns); return widths,
+    concatenated targets and their lengths."""
     n, h = len(batch), batch[0]["image"].shape[1]
     widths = torch.tensor([b["image"].shape[2] for b in batch], dtype=torch.long)
-    images = torch.zeros(n, 1, h, int(widths.max()))  # (N, 1, H, W)
+    padded = -(-int(widths.max()) // width_multiple) * width_multiple
+    images = torch.zeros(n, 1, h, padded)  # (N, 1, H, W)
     for i, b in enumerate(batch):
         images[i, :, :, : b["image"].shape[2]] = b["image"]
     targets = torch.cat([b["target"] for b in batch]) if n else torch.zeros(0, dtype=torch.long)
