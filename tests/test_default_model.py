@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(not DEFAULT_MODEL.is_file(), reason="no default 
 def test_default_model_is_self_describing():
     loaded = load_model("default", backend="torch")
     assert loaded.preprocess.height == loaded.model.cfg.height == 48
-    assert len(loaded.charset) == 139 and "é" in loaded.charset.index
+    assert len(loaded.charset) == 152 and "é" in loaded.charset.index and "’" in loaded.charset.index
     meta = json.loads(DEFAULT_LM.with_name(DEFAULT_LM.name + ".json").read_text())
     assert meta["unit"] == "char" and 0 < meta["lm_weight"] <= 2
 
@@ -33,8 +33,9 @@ def test_default_model_reads_copiste_test_lines():
         loaded = load_model("default", backend=backend)
         hyps = recognize_lines(loaded, [preprocess_file(s.image, loaded.preprocess) for s in samples])
         texts[backend] = [h.text for h in hyps]
-    # The shipped model has test CER ~18% (greedy); a broken load or preprocessing mismatch gives > 80%.
-    assert error_rates([s.text for s in samples], texts["torch"]).cer < 0.35
+    # The shipped model reads these 24 lines at CER 12.9% (greedy; 15.2% on the whole test split); a broken load
+    # or a preprocessing mismatch gives > 80%.
+    assert error_rates([s.text for s in samples], texts["torch"]).cer < 0.2
     assert texts["onnxruntime"] == texts["torch"]
 
 

@@ -56,7 +56,7 @@ def tune(
     best = min(results, key=lambda r: (r["cer"], r["wer"]))
     update_meta(lm_path, {
         "lm_weight": best["lm_weight"], "word_insertion_penalty": best["word_insertion_penalty"],
-        "backend": "flashlight", "tuned_on": f"{data} split {split} ({len(refs)} lines)",
+        "backend": "flashlight", "tuned_on": f"{', '.join(map(str, datasets))} split {split} ({len(refs)} lines)",
         "tuned_cer": best["cer"], "tuned_wer": best["wer"],
     })  # fmt: skip
     return {"best": best, "grid": results, "lines": len(refs)}
