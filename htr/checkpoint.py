@@ -2,12 +2,15 @@
 
 Checkpoints hold only tensors and plain Python values, so they load with ``torch.load(weights_only=True)``;
 a file carrying pickled objects is refused. They are written to a temporary file, flushed and fsynced, then
-renamed over the old one, so a crash at any point leaves the previous checkpoint intact.
+renamed over the old one, so a crash at any point leaves the previous checkpoint intact. The SHA-256 of the
+``model`` weights is stored beside them and checked on load, so a damaged file is an error, not a model that
+reads garbage.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import pickle
 import random
@@ -49,11 +52,23 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def weights_sha256(state: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over a state dict: each entry's name, dtype, shape and bytes, in name order."""
+    h = hashlib.sha256()
+    for name in sorted(state):
+        t = state[name].detach().cpu().contiguous()
+        h.update(f"{name}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` plus format/version atomically to ``path``."""
+    """Write ``payload`` plus format/version and the checksum of its ``model`` weights atomically to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": CHECKPOINT_FORMAT, "htr_version": __version__, **payload}
+    if isinstance(payload.get("model"), dict):
+        payload["weights_sha256"] = weights_sha256(payload["model"])
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         with open(tmp, "wb") as f:
@@ -122,6 +137,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"checkpoint format {ckpt['format']} (htr {ckpt.get('htr_version', '?')}) is not the format "
             f"{CHECKPOINT_FORMAT} this htr {__version__} reads",
             path,
+        )
+    recorded = ckpt.get("weights_sha256")  # files written before htr recorded it load unchecked
+    if recorded is not None and recorded != weights_sha256(ckpt["model"]):
+        raise CheckpointError(
+            "the weights do not match the checksum recorded when the file was written: the file is damaged", path
         )
     return ckpt
 

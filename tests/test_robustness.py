@@ -789,3 +789,35 @@ def test_occasional_nonfinite_steps_are_skipped_and_counted(
     assert re.search(r"epoch 2 step 4: .*; non-finite steps skipped so far: 2$", printed, re.M), printed
     weights = load_checkpoint(tmp_path / "run" / "last.pt")["model"]
     assert all(torch.isfinite(w).all() for w in weights.values() if w.is_floating_point())
+
+
+def test_a_checkpoint_with_flipped_weight_bytes_is_refused(tmp_path: Path) -> None:
+    from htr.errors import CheckpointError
+
+    # A tensor with a byte pattern found once in the file: flip one byte of it where torch.save stored it.
+    marker = torch.arange(1000, 1256, dtype=torch.float32) * 1.2345
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, {"model": {"w": marker.clone(), "b": torch.zeros(3)}, "charset": ["a"]})
+    assert torch.equal(load_checkpoint(path)["model"]["w"], marker)  # intact: loads
+    data = bytearray(path.read_bytes())
+    at = bytes(data).find(marker.numpy().tobytes())
+    assert at > 0 and bytes(data).count(marker.numpy().tobytes()) == 1
+    data[at + 401] ^= 0x10
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="do not match the checksum recorded when the file was written"):
+        load_checkpoint(path)
+
+
+def test_weights_changed_behind_the_checksum_are_refused_and_old_files_still_load(tmp_path: Path) -> None:
+    from htr.errors import CheckpointError
+
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, {"model": {"w": torch.ones(4)}, "charset": ["a"]})
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["model"]["w"][2] = 1.5  # the recorded checksum is now stale
+    torch.save(ckpt, path)
+    with pytest.raises(CheckpointError, match="the file is damaged"):
+        load_checkpoint(path)
+    del ckpt["weights_sha256"]  # a checkpoint from before checksums: loads as it is
+    torch.save(ckpt, path)
+    assert load_checkpoint(path)["model"]["w"][2] == 1.5
