@@ -470,7 +470,9 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
             if is_main:
                 logger.validation(state["epoch"], state["step"], metrics)
                 say(
-                    f"epoch {state['epoch']} step {state['step']}: val loss {metrics['loss']:.3f} CER "
+                    # Numbered as the progress bar numbers it: the epoch that ran, finished or not.
+                    f"epoch {epoch + 1}{'' if epoch_done else ' (stopped part-way)'} step {state['step']}: "
+                    f"val loss {metrics['loss']:.3f} CER "
                     f"{metrics['cer']:.4f} WER {metrics['wer']:.4f} lr {optimizer.param_groups[0]['lr']:.2e} "
                     f"({time.time() - start_time:.0f} s)"
                     + _skipped_note(train_report, val_report, state["nonfinite"])

@@ -78,7 +78,7 @@ import torch
 runs, out = Path(sys.argv[1]), Path(sys.argv[2])
 for name in ("ship", "recipe", "flat", "noshort", "v1"):
     log = (runs / f"{name}.log").read_text(errors="replace") if (runs / f"{name}.log").exists() else ""
-    epochs = re.findall(r"^epoch (\d+) step (\d+): val loss \S+ CER (\S+) .*?\((\d+) s\)(.*)$", log, re.M)
+    epochs = re.findall(r"^epoch (\d+)(?: \(stopped part-way\))? step (\d+): val loss \S+ CER (\S+) .*?\((\d+) s\)(.*)$", log, re.M)
     best = min(epochs, key=lambda e: float(e[2])) if epochs else None
     row = {"run": name, "epochs": len(epochs), "last_s": int(epochs[-1][3]) if epochs else None,
            "best_cer": float(best[2]) if best else None, "best_epoch": int(best[0]) if best else None,
