@@ -41,7 +41,7 @@ from htr.errors import DataError, HTRError
 from htr.finetune import load_pretrained, union_charset
 from htr.inference import resolve_checkpoint
 from htr.metrics import ErrorRates
-from htr.model import CRNN, count_parameters
+from htr.model import CRNN, count_parameters, width_stride
 from htr.progress import progress
 from htr.train_log import TrainLogger
 
@@ -273,12 +273,11 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
     if source is not None:  # the checkpoint's architecture and preprocessing, whatever the config said
         cfg.model = structured(type(cfg.model), source["config"]["model"])
         cfg.data.preprocess = structured(type(cfg.data.preprocess), source["preprocess"])
-    probe = CRNN(cfg.model, 2)
     charset, train_ds, val_ds, train_report, val_report = _datasets(
         cfg,
         Charset(resume["charset"]) if resume else None,
         Charset(init["charset"]) if init else None,
-        probe.width_stride, rank, world, say,
+        width_stride(cfg.model), rank, world, say,
     )  # fmt: skip
     model = CRNN(cfg.model, len(charset))
     if init is not None:

@@ -111,3 +111,20 @@ def test_model_gives_the_same_log_probs_with_either_lstm_path():
     assert torch.equal(lengths, lengths2)
     for i, n in enumerate(lengths.tolist()):
         torch.testing.assert_close(fast[:n, i], packed[:n, i], atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("settings", "stride"),
+    [
+        ({"conv_pools": [[2, 2], [2, 2], [2, 1], [2, 1]]}, 4),
+        ({"conv_channels": [8, 8, 8], "conv_kernels": [3, 3, 3], "conv_dropout": [0, 0, 0],
+          "conv_pools": [[2, 2], [2, 3], [1, 2]]}, 12),  # fmt: skip
+        ({"encoder": "flat", "flat_window": 6, "flat_stride": 3}, 3),
+    ],
+)
+def test_width_stride_without_building_a_model(settings, stride):
+    from htr.config import ModelConfig, structured
+    from htr.model import CRNN, width_stride
+
+    cfg = structured(ModelConfig, settings)
+    assert width_stride(cfg) == stride == CRNN(cfg, 3).width_stride

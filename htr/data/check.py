@@ -222,17 +222,17 @@ def load_charset(source: str | Path) -> tuple[Charset, str]:
 
 
 def checkpoint_settings(path: str | Path) -> tuple[Charset, int, int]:
-    """A checkpoint's charset, preprocessing height and model width stride (the CRNN is built to get it)."""
+    """A checkpoint's charset, preprocessing height and model width stride."""
     from htr.checkpoint import load_checkpoint
     from htr.config import ModelConfig, structured
     from htr.errors import CheckpointError
-    from htr.model.crnn import CRNN
+    from htr.model.crnn import width_stride
 
     ckpt = load_checkpoint(path)
     try:
         charset = Charset(ckpt["charset"])
-        model = CRNN(structured(ModelConfig, ckpt["config"]["model"]), len(charset))
+        stride = width_stride(structured(ModelConfig, ckpt["config"]["model"]))
         height = int(ckpt["preprocess"]["height"])
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"the checkpoint lacks the model settings ({e})", path) from None
-    return charset, height, model.width_stride
+    return charset, height, stride

@@ -1,5 +1,5 @@
 """The CNN-BiLSTM-CTC model."""
 
-from htr.model.crnn import CRNN, count_parameters
+from htr.model.crnn import CRNN, count_parameters, width_stride
 
-__all__ = ["CRNN", "count_parameters"]
+__all__ = ["CRNN", "count_parameters", "width_stride"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -40,6 +42,14 @@ def _check(cfg: ModelConfig) -> None:
         h //= ph
     if h < 1:
         raise ValueError(f"model.height={cfg.height} is too small for the pooling in model.conv_pools")
+
+
+def width_stride(cfg: ModelConfig) -> int:
+    """Input columns per output frame of the model ``cfg`` describes (no model needs to be built for it)."""
+    _check(cfg)
+    if cfg.encoder == "flat":
+        return cfg.flat_stride
+    return math.prod(pw for _, pw in cfg.conv_pools)
 
 
 class ConvEncoder(nn.Sequential):
