@@ -266,7 +266,12 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
     torch.manual_seed(cfg.train.seed)
     _check_run_settings(cfg, out_dir)
 
-    resume = load_checkpoint(cfg.train.resume) if cfg.train.resume else None
+    resume = load_checkpoint(resolve_checkpoint(cfg.train.resume)) if cfg.train.resume else None
+    if resume is not None and not {"optimizer", "state", "rng"} <= resume.keys():
+        raise HTRError(
+            f"train.resume={cfg.train.resume} holds a model without its training state (optimizer, RNG, step), so "
+            "there is no run to continue; start a new run from its weights with train.init_from instead"
+        )
     init_path = str(resolve_checkpoint(cfg.train.init_from)) if cfg.train.init_from and not resume else None
     init = load_checkpoint(init_path) if init_path else None
     source = resume if resume is not None else init

@@ -821,3 +821,10 @@ def test_weights_changed_behind_the_checksum_are_refused_and_old_files_still_loa
     del ckpt["weights_sha256"]  # a checkpoint from before checksums: loads as it is
     torch.save(ckpt, path)
     assert load_checkpoint(path)["model"]["w"][2] == 1.5
+
+
+def test_resuming_from_a_shipped_model_says_to_use_init_from(tmp_path: Path) -> None:
+    tsv = write_tsv_dataset(tmp_path / "d", {"train": WORDS, "val": WORDS[:2]})
+    with pytest.raises(HTRError, match=r"train.resume=default holds a model without its training state .* "
+                       r"train.init_from instead"):  # fmt: skip
+        tiny_train(tsv, tmp_path / "run", ["train.resume=default"])
