@@ -94,13 +94,17 @@ def _setup_distributed(cfg: Config) -> tuple[torch.device, int, int]:
 
 
 def _check_run_settings(cfg: Config, out_dir: Path) -> None:
-    """Refuse settings that would train nothing, and a run folder whose checkpoints a new run would replace."""
+    """Refuse settings that would train nothing, and a run folder whose checkpoints a new run would replace;
+    remove the temporary files of a checkpoint write that a kill interrupted."""
     if cfg.data.batch_size < 1:
         raise HTRError(f"data.batch_size={cfg.data.batch_size} must be at least 1")
     if not cfg.optim.lr >= 0:  # 0 is allowed: it runs the loop with the weights frozen (the tests use it)
         raise HTRError(f"optim.lr={cfg.optim.lr} must be a number >= 0")
     if cfg.train.max_epochs < 1 or (cfg.train.max_steps is not None and cfg.train.max_steps < 1):
         raise HTRError("train.max_epochs and train.max_steps must be at least 1")
+    for orphan in out_dir.glob(".*.pt.tmp*"):  # left by a process killed mid-write (the checkpoints are intact)
+        with contextlib.suppress(OSError):
+            orphan.unlink()
     if cfg.train.resume or cfg.train.overwrite:
         return
     existing = [n for n in ("best.pt", "last.pt") if (out_dir / n).exists()]

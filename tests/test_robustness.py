@@ -828,3 +828,13 @@ def test_resuming_from_a_shipped_model_says_to_use_init_from(tmp_path: Path) -> 
     with pytest.raises(HTRError, match=r"train.resume=default holds a model without its training state .* "
                        r"train.init_from instead"):  # fmt: skip
         tiny_train(tsv, tmp_path / "run", ["train.resume=default"])
+
+
+def test_a_new_run_removes_the_leftovers_of_a_killed_checkpoint_write(tmp_path: Path) -> None:
+    tsv = write_tsv_dataset(tmp_path / "d", {"train": WORDS, "val": WORDS[:2]})
+    out = tmp_path / "run"
+    tiny_train(tsv, out, ["train.max_steps=1"])
+    orphan = out / ".last.pt.tmp4242"  # what save_checkpoint leaves when killed between write and rename
+    orphan.write_bytes(b"PK\x03\x04 half a checkpoint")
+    tiny_train(tsv, out, ["train.max_steps=2", f"train.resume={out / 'last.pt'}"])
+    assert not orphan.exists() and load_checkpoint(out / "last.pt")["state"]["step"] == 2
