@@ -13,6 +13,8 @@
 #   noshort recipe with model.ctc_shortcut=0              (no CTC shortcut head)
 #   v1     experiment=copiste_v1 (the previous recipe: model=cpu, height 48, Adam + plateau, no augmentation,
 #          no EMA) on the same data, 2 workers
+# RUN_SET=ship runs `ship` alone instead, with every loader worker and GPU-sized batches (SHIP_EXTRA, default
+# batch 64 at lr 2e-3): what the first GPU session's figures (docs/results.md) suggest for the next one.
 # Writes to $OUT: ship.pt (weights, charset, config; no optimizer state), logs.tgz (each run's console log
 # and TensorBoard events), summary.jsonl (best val CER per run and source, epochs, seconds, GPU).
 set -uo pipefail
@@ -24,6 +26,8 @@ KILL_S=${KILL_S:-$((BUDGET_S + 80))}
 RUNS=${RUNS:-/tmp/htr-gpu-runs}
 SHIP_WORKERS=${SHIP_WORKERS:-6}
 EXTRA=${EXTRA:-}  # more overrides for every run (the local dry run shrinks the data with it)
+RUN_SET=${RUN_SET:-study}
+SHIP_EXTRA=${SHIP_EXTRA:-data.batch_size=64 optim.lr=0.002 optim.warmup_steps=200}
 mkdir -p "$RUNS" "$OUT"
 export PYTHONUNBUFFERED=1
 
@@ -63,11 +67,15 @@ launch() {  # name, overrides...
   local name=$1; shift
   timeout -s INT "$KILL_S" $PY -m htr.train "$@" hydra.run.dir="$RUNS/$name" > "$RUNS/$name.log" 2>&1 &
 }
-launch ship $RECIPE data.num_workers="$SHIP_WORKERS"
-launch recipe $RECIPE data.num_workers=2
-launch flat $RECIPE data.num_workers=2 model.column_pool=flatten
-launch noshort $RECIPE data.num_workers=2 model.ctc_shortcut=0
-launch v1 experiment=copiste_v1 data=french $PACKED train.max_time_s="$BUDGET_S" data.num_workers=2 $EXTRA
+if [ "$RUN_SET" = ship ]; then
+  launch ship $RECIPE data.num_workers="$SHIP_WORKERS" $SHIP_EXTRA
+else
+  launch ship $RECIPE data.num_workers="$SHIP_WORKERS"
+  launch recipe $RECIPE data.num_workers=2
+  launch flat $RECIPE data.num_workers=2 model.column_pool=flatten
+  launch noshort $RECIPE data.num_workers=2 model.ctc_shortcut=0
+  launch v1 experiment=copiste_v1 data=french $PACKED train.max_time_s="$BUDGET_S" data.num_workers=2 $EXTRA
+fi
 wait
 echo "runs took $(( $(date +%s) - start )) s"
 
@@ -77,7 +85,9 @@ from pathlib import Path
 import torch
 runs, out = Path(sys.argv[1]), Path(sys.argv[2])
 for name in ("ship", "recipe", "flat", "noshort", "v1"):
-    log = (runs / f"{name}.log").read_text(errors="replace") if (runs / f"{name}.log").exists() else ""
+    if not (runs / f"{name}.log").exists():
+        continue
+    log = (runs / f"{name}.log").read_text(errors="replace")
     epochs = re.findall(r"^epoch (\d+)(?: \(stopped part-way\))? step (\d+): val loss \S+ CER (\S+) .*?\((\d+) s\)(.*)$", log, re.M)
     best = min(epochs, key=lambda e: float(e[2])) if epochs else None
     row = {"run": name, "epochs": len(epochs), "last_s": int(epochs[-1][3]) if epochs else None,
