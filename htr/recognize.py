@@ -105,7 +105,8 @@ def main() -> int:
     p.add_argument(
         "--json",
         action="store_true",
-        help="one JSON object per image (image, text, confidence) or page (image, lines, text)",
+        help="one JSON object per image (image, text, confidence: the mean of the characters' probabilities, 0 "
+        "for an empty reading) or page (image, lines, text)",
     )
     p.add_argument("--chars", action="store_true", help="with --json: per-character confidences")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -43,8 +43,13 @@ def test_greedy_confidences_by_hand() -> None:
     assert hyp.text == "ab"
     # 'a' was emitted by frames 0 and 1: exp(mean(log 0.7, log 0.5)) = sqrt(0.35); 'b' by frame 3: 0.7.
     assert hyp.char_confidences == pytest.approx([math.sqrt(0.35), 0.7])
-    # The line: exp(mean over frames of the best log-probability) = (0.7 * 0.5 * 0.7 * 0.7) ** (1/4).
-    assert hyp.confidence == pytest.approx((0.7 * 0.5 * 0.7 * 0.7) ** 0.25)
+    # The line: the mean of its characters' confidences.
+    assert hyp.confidence == pytest.approx((math.sqrt(0.35) + 0.7) / 2)
+
+
+def test_an_empty_reading_has_confidence_zero_however_sure_the_blanks() -> None:
+    hyp = GreedyDecoder(LABELS).decode(path_log_probs([0, 0, 0, 0], p=0.99))
+    assert (hyp.text, hyp.confidence) == ("", 0.0)
 
 
 def test_greedy_on_no_frames() -> None:

@@ -22,9 +22,9 @@ Tokens tried per frame (flashlight): at most ``beam_size``, and no more than the
 
 Without an LM the result is never less probable than greedy decoding: the two best of the n-best list and the
 greedy labeling are rescored with the exact CTC probability (sum over alignments) and the most probable wins.
-``confidence`` is, as for the greedy decoder, the per-frame geometric mean of the returned alignment's
-probability (``exp(mean_t log p_t(path_t))``; for greedy the path is the best path), and ``char_confidences``
-the geometric mean posterior of the frames aligned to each character.
+``char_confidences`` are, as for the greedy decoder, the geometric mean posterior of the frames aligned to each
+character (the returned alignment; for greedy the best path), and ``confidence`` their mean
+(:func:`htr.decode.greedy.line_confidence`: 0 for an empty text).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import numpy as np
 
 from htr.decode.backends import LN10, FlashlightBackend, LMSpec, PyctcdecodeBackend
 from htr.decode.config import DecodeConfig
-from htr.decode.greedy import Hypothesis, greedy_path
+from htr.decode.greedy import Hypothesis, greedy_path, line_confidence
 from htr.decode.tokens import LabelTokens
 from htr.errors import HTRError
 from htr.lm.files import TUNED_KEYS, lexicon_path, read_meta
@@ -194,8 +194,7 @@ class BeamDecoder:
         if confs is None:
             path = viterbi_path(lp, ids, self.tokens.blank)
             confs = path_confidences(lp, path, self.tokens.blank)[1]
-        conf = float(np.exp(lp[np.arange(t_len), path].mean()))
-        return Hypothesis(text=self.tokens.text(ids), confidence=conf, char_confidences=confs)
+        return Hypothesis(text=self.tokens.text(ids), confidence=line_confidence(confs), char_confidences=confs)
 
     def decode_batch(self, batch: list[np.ndarray]) -> list[Hypothesis]:
         """Decode several lines, each (T_i, C)."""

@@ -11,13 +11,22 @@ import numpy as np
 class Hypothesis:
     """A decoded line.
 
-    ``confidence`` is the line's probability-like score in [0, 1]; ``char_confidences`` has one value per
-    character of ``text`` (the mean posterior of the frames that emitted it) when the decoder provides them.
+    ``confidence`` is the line's score in [0, 1]: the mean of ``char_confidences`` (:func:`line_confidence`),
+    0 for an empty text. ``char_confidences`` has one value per character of ``text``: the geometric mean
+    posterior of the frames that emitted it.
     """
 
     text: str
     confidence: float
     char_confidences: list[float] = field(default_factory=list)
+
+
+def line_confidence(char_confidences: list[float]) -> float:
+    """A line's confidence: the mean of its characters' confidences, 0 when nothing was read.
+
+    Why not the best path's per-frame probability: a line read as blanks only (an empty text) would then score
+    high, since blank frames are confident; an empty or near-empty reading must not look like a sure one."""
+    return float(np.mean(char_confidences)) if char_confidences else 0.0
 
 
 def greedy_path(log_probs: np.ndarray) -> tuple[list[int], list[float]]:
@@ -58,9 +67,7 @@ class GreedyDecoder:
         """Decode one line's log-probabilities (T, C)."""
         ids, confs = greedy_path(log_probs)
         text = "".join(self.labels[i] for i in ids)
-        # Line confidence: probability of the best path, per frame, i.e. exp(mean log-prob of the argmax).
-        conf = float(np.exp(log_probs.max(axis=1).mean())) if log_probs.shape[0] else 0.0
-        return Hypothesis(text=text, confidence=conf, char_confidences=confs)
+        return Hypothesis(text=text, confidence=line_confidence(confs), char_confidences=confs)
 
     def decode_batch(self, batch: list[np.ndarray]) -> list[Hypothesis]:
         """Decode several lines, each (T_i, C)."""
