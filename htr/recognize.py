@@ -155,17 +155,20 @@ def recognize_images(loaded: LoadedModel | OnnxModel, paths: list[Path], decoder
             results = [f.result() for f in pending]
             pending = submit(start + chunk) if start + chunk < len(paths) else []
             arrays: list[np.ndarray] = []
-            good: list[Path] = []
-            for path, r in zip(paths[start : start + chunk], results, strict=True):
+            for r in results:
                 if isinstance(r, HTRError):
                     bar.clear()
                     print(f"htr: {r}", file=sys.stderr)
                     failed += 1
                 else:
                     arrays.append(r)
-                    good.append(path)
-            hyps = recognize_lines(loaded, arrays, batch_size=args.batch_size, decoder=decoder)
-            for path, h in zip(good, hyps, strict=True):
+            hyps = iter(recognize_lines(loaded, arrays, batch_size=args.batch_size, decoder=decoder))
+            for path, r in zip(paths[start : start + chunk], results, strict=True):
+                if isinstance(r, HTRError):  # --json keeps one object per input, in order, so scripts can pair them
+                    if args.json:
+                        emit(bar, json.dumps({"image": str(path), "error": str(r)}, ensure_ascii=False))
+                    continue
+                h = next(hyps)
                 if args.json:
                     obj = {"image": str(path), "text": h.text, "confidence": round(h.confidence, 4)}
                     if args.chars:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import io
+import json
 import math
 import os
 import re
@@ -838,3 +839,18 @@ def test_a_new_run_removes_the_leftovers_of_a_killed_checkpoint_write(tmp_path: 
     orphan.write_bytes(b"PK\x03\x04 half a checkpoint")
     tiny_train(tsv, out, ["train.max_steps=2", f"train.resume={out / 'last.pt'}"])
     assert not orphan.exists() and load_checkpoint(out / "last.pt")["state"]["step"] == 2
+
+
+def test_recognize_json_keeps_one_object_per_input_in_order(
+    tmp_path: Path, tiny_ckpt: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    render_text("tom").save(tmp_path / "a.png")
+    (tmp_path / "b.png").write_bytes(b"")  # unreadable, between two good ones
+    render_text("ada").save(tmp_path / "c.png")
+    args = [str(tmp_path / n) for n in ("a.png", "b.png", "c.png")] + ["--checkpoint", str(tiny_ckpt), "--json"]
+    code, out, err = cli(recognize.main, args, monkeypatch, capsys)
+    objs = [json.loads(line) for line in out.splitlines()]
+    assert code == 1 and [o["image"] for o in objs] == [str(tmp_path / n) for n in ("a.png", "b.png", "c.png")]
+    assert "error" not in objs[0] and "text" in objs[0] and "text" in objs[2]
+    assert set(objs[1]) == {"image", "error"} and "empty (0 bytes)" in objs[1]["error"]
+    assert "empty (0 bytes)" in err  # and still said on stderr
