@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,22 @@ from htr.errors import HTRError
 DEFAULT_LM = Path(__file__).parent / "models" / "default_chars.arpa"
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1 (argparse turns the ValueError into one usage line, exit 2)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    """An argparse type: a finite number >= 0 (no nan, no inf, no negative weight)."""
+    value = float(text)
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
 def add_decoder_args(parser: argparse.ArgumentParser) -> None:
     """``--decoder``, ``--lm``, ``--beam-size``, ``--lm-weight``, ``--batch-size``, ``--device``."""
     g = parser.add_argument_group("decoding")
@@ -23,10 +40,10 @@ def add_decoder_args(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="ARPA LM from `python -m htr.lm build`, or default (shipped with htr): beam search with it",
     )
-    g.add_argument("--beam-size", type=int, default=None)
-    g.add_argument("--lm-weight", type=float, default=None)
+    g.add_argument("--beam-size", type=positive_int, default=None)
+    g.add_argument("--lm-weight", type=finite_float, default=None)
     g.add_argument("--backend-decoder", choices=["flashlight", "pyctcdecode"], default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--batch-size", type=int, default=16, help="lines per forward pass (default 16)")
+    parser.add_argument("--batch-size", type=positive_int, default=16, help="lines per forward pass (default 16)")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
 
 

@@ -854,3 +854,26 @@ def test_recognize_json_keeps_one_object_per_input_in_order(
     assert "error" not in objs[0] and "text" in objs[0] and "text" in objs[2]
     assert set(objs[1]) == {"image", "error"} and "empty (0 bytes)" in objs[1]["error"]
     assert "empty (0 bytes)" in err  # and still said on stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--batch-size", "-1", "must be at least 1, got -1"),
+        ("--batch-size", "0", "must be at least 1, got 0"),
+        ("--beam-size", "0", "must be at least 1, got 0"),
+        ("--lm-weight", "nan", "must be a finite number >= 0, got nan"),
+        ("--lm-weight", "-0.5", "must be a finite number >= 0, got -0.5"),
+    ],
+)
+def test_bad_numeric_options_are_one_usage_line(
+    tmp_path: Path, tiny_ckpt: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any, option: str, value: str,
+    message: str,
+) -> None:  # fmt: skip
+    render_text("tom").save(tmp_path / "a.png")
+    for main in (recognize.main, evaluate.main):
+        first = str(tmp_path / "a.png") if main is recognize.main else str(tiny_ckpt)
+        rest = ["--checkpoint", str(tiny_ckpt)] if main is recognize.main else [str(tmp_path / "lines.tsv")]
+        code, out, err = cli(main, [first, *rest, f"{option}={value}"], monkeypatch, capsys)
+        assert code == 2 and out == "" and "Traceback" not in err
+        assert f"argument {option}: {message}" in err

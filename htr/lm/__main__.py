@@ -11,7 +11,7 @@ import argparse
 import resource
 import time
 
-from htr.cli import run
+from htr.cli import positive_int, run
 from htr.lm.corpus import read_texts
 from htr.lm.ngram import DEFAULT_ORDER, build_lm
 
@@ -25,7 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("inputs", nargs="+", metavar="INPUT", help="text file, lines.tsv manifest, or Brown corpus zip")
     b.add_argument("--output", "-o", required=True, metavar="PATH", help="ARPA file to write")
     b.add_argument("--unit", choices=sorted(DEFAULT_ORDER), default="char", help="tokens: characters or words")
-    b.add_argument("--order", type=int, default=None, help="n-gram order (default: 6 for char, 3 for word)")
+    b.add_argument("--order", type=positive_int, default=None, help="n-gram order (default: 6 for char, 3 for word)")
     b.add_argument("--split", default=None, help="use only manifest rows of this split (e.g. train)")
     t = sub.add_parser("tune", help="pick lm_weight and the insertion penalty on a validation split")
     t.add_argument("checkpoint", help="the model (best.pt)")
@@ -34,8 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--split", default="val")
     t.add_argument("--weights", default="0,0.2,0.4,0.6,0.8,1.0,1.3", help="comma-separated lm_weight values")
     t.add_argument("--penalties", default="0,1,2", help="comma-separated word insertion penalties")
-    t.add_argument("--beam-size", type=int, default=16)
-    t.add_argument("--max-lines", type=int, default=None)
+    t.add_argument("--beam-size", type=positive_int, default=16)
+    t.add_argument("--max-lines", type=positive_int, default=None)
     return p
 
 
