@@ -166,7 +166,10 @@ def load_torch(path: Path, device: str | torch.device = "cpu") -> LoadedModel:
         raise CheckpointError(
             f"the checkpoint does not match this htr's model ({str(e).splitlines()[0]})", path
         ) from None
-    model.to(device).eval()
+    try:
+        model.to(device).eval()
+    except (RuntimeError, AssertionError, ValueError) as e:  # no CUDA, no such device, a malformed name
+        raise HTRError(f"cannot run the model on device {str(device)!r} ({str(e).splitlines()[0]})") from None
     return LoadedModel(model, charset, pre_cfg, config, Path(path))
 
 

@@ -877,3 +877,15 @@ def test_bad_numeric_options_are_one_usage_line(
         code, out, err = cli(main, [first, *rest, f"{option}={value}"], monkeypatch, capsys)
         assert code == 2 and out == "" and "Traceback" not in err
         assert f"argument {option}: {message}" in err
+
+
+def test_a_device_that_cannot_run_the_model_is_one_sentence(
+    tmp_path: Path, tiny_ckpt: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    render_text("tom").save(tmp_path / "a.png")
+    devices = ["foo"] + ([] if torch.cuda.is_available() else ["cuda"])
+    for device in devices:
+        args = [str(tmp_path / "a.png"), "--checkpoint", str(tiny_ckpt), "--device", device]
+        code, out, err = cli(recognize.main, args, monkeypatch, capsys)
+        assert code == 2 and out == "" and "Traceback" not in err
+        assert err.startswith(f"htr: cannot run the model on device '{device}' (") and len(err.splitlines()) == 1
