@@ -26,6 +26,7 @@ from htr import CHECKPOINT_FORMAT, __version__
 from htr.errors import CheckpointError
 
 _ZIP_MAGIC = b"PK\x03\x04"
+_TMP_INFIX = ".tmp"  # a checkpoint is written to ``.NAME.tmpPID`` first, then renamed
 
 
 def rng_state() -> dict[str, Any]:
@@ -69,7 +70,7 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     payload = {"format": CHECKPOINT_FORMAT, "htr_version": __version__, **payload}
     if isinstance(payload.get("model"), dict):
         payload["weights_sha256"] = weights_sha256(payload["model"])
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = path.with_name(f".{path.name}{_TMP_INFIX}{os.getpid()}")
     try:
         with open(tmp, "wb") as f:
             torch.save(payload, f)
@@ -87,6 +88,14 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
     _fsync_dir(path.parent)
+
+
+def remove_stale_temporaries(folder: str | Path) -> None:
+    """Remove the temporary files :func:`save_checkpoint` leaves when killed between writing and renaming (the
+    checkpoints themselves are intact); call it where no other process is writing to ``folder``."""
+    for orphan in Path(folder).glob(f".*.pt{_TMP_INFIX}*"):
+        with contextlib.suppress(OSError):
+            orphan.unlink()
 
 
 def _free_space_note(folder: Path) -> str:

@@ -125,10 +125,8 @@ def source_name(data: str | Path) -> str:
 def combine(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The total over several :func:`evaluate` results: errors and lengths added up (a pooled CER/WER)."""
     keys = ("lines", "chars", "words", "char_errors", "word_errors")
-    total = {k: sum(r[k] for r in results.values()) for k in keys}
-    total["cer"] = total["char_errors"] / max(total["chars"], 1)
-    total["wer"] = total["word_errors"] / max(total["words"], 1)
-    return total
+    rates = ErrorRates(**{k: sum(r[k] for r in results.values()) for k in keys})
+    return {**{k: getattr(rates, k) for k in keys}, "cer": rates.cer, "wer": rates.wer}
 
 
 def _evaluate_several(loaded: LoadedModel | OnnxModel, args: argparse.Namespace, split: str | None) -> int:

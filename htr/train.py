@@ -29,7 +29,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 
 from htr.charset import Charset
-from htr.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from htr.checkpoint import load_checkpoint, remove_stale_temporaries, rng_state, save_checkpoint, set_rng_state
 from htr.config import Config, structured
 from htr.config_check import config_hint, typed_config
 from htr.data.augment import build_augmenter
@@ -102,9 +102,7 @@ def _check_run_settings(cfg: Config, out_dir: Path) -> None:
         raise HTRError(f"optim.lr={cfg.optim.lr} must be a number >= 0")
     if cfg.train.max_epochs < 1 or (cfg.train.max_steps is not None and cfg.train.max_steps < 1):
         raise HTRError("train.max_epochs and train.max_steps must be at least 1")
-    for orphan in out_dir.glob(".*.pt.tmp*"):  # left by a process killed mid-write (the checkpoints are intact)
-        with contextlib.suppress(OSError):
-            orphan.unlink()
+    remove_stale_temporaries(out_dir)
     if cfg.train.resume or cfg.train.overwrite:
         return
     existing = [n for n in ("best.pt", "last.pt") if (out_dir / n).exists()]

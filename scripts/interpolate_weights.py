@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from htr.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from htr.finetune import OUTPUT_LAYER  # noqa: E402
 
 
 def interpolate(base: dict, tuned: dict, alpha: float) -> dict:
@@ -36,7 +37,7 @@ def interpolate(base: dict, tuned: dict, alpha: float) -> dict:
             mixed[name] = w
             continue
         w, b = w.float(), b.float()
-        if name.startswith("linear.") and w.shape[0] != b.shape[0]:  # rows of the appended characters: tuned only
+        if name in OUTPUT_LAYER and w.shape[0] != b.shape[0]:  # rows of the appended characters: tuned only
             out = w.clone()
             out[: b.shape[0]] = alpha * w[: b.shape[0]] + (1 - alpha) * b
             mixed[name] = out
