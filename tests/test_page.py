@@ -111,10 +111,10 @@ def test_copiste_pages_segment_like_their_alto(xml):
     page = load_image(doc.image)
     lines = segment_lines(page)
     truth = [line_box(line.polygon, page.size) for line in doc.lines]
-    # Found: every ALTO line (23, 19, 14), the printed form header left out.
-    assert abs(len(lines) - len(truth)) <= 1
-    matched = sum(max(iou(line.box, box) for line in lines) > 0.5 for box in truth)
-    assert matched >= 0.9 * len(truth)
+    # Found: every ALTO line (23, 19, 14), the printed form header left out; each ALTO line is covered by one
+    # found line at IoU 0.67 or more (measured), so 0.6 leaves a margin without letting a half-line through.
+    assert len(lines) == len(truth)
+    assert min(max(iou(line.box, box) for line in lines) for box in truth) > 0.6
     assert [line.box[1] for line in lines] == sorted(line.box[1] for line in lines)
 
 
