@@ -27,7 +27,8 @@ from htr.segment import SegmentConfig, segment_lines
 
 @dataclass
 class LineResult:
-    """One recognized line of a page: text, confidence (in [0, 1]), outline in page pixels."""
+    """One recognized line of a page: text, confidence (in [0, 1]), outline and baseline (when known) in page
+    pixels."""
 
     text: str
     confidence: float
@@ -35,15 +36,18 @@ class LineResult:
     polygon: tuple[Point, ...]
     char_confidences: list[float] = field(default_factory=list)
     id: str | None = None
+    baseline: tuple[Point, ...] | None = None
 
 
 @dataclass
 class PageResult:
-    """A recognized page: its image, the XML its lines came from (None when segmented) and its lines in order."""
+    """A recognized page: its image, the XML its lines came from (None when segmented), its lines in order and
+    the page image's ``(width, height)``."""
 
     image: Path | None
     lines: list[LineResult]
     xml: Path | None = None
+    size: tuple[int, int] | None = None
 
     @property
     def text(self) -> str:
@@ -79,13 +83,15 @@ class PageResult:
 
 @dataclass
 class PageLines:
-    """A page ready for recognition: its image, line outlines (reading order) and, from XML, line ids."""
+    """A page ready for recognition: its image, line outlines (reading order), their baselines where known
+    and, from XML, line ids."""
 
     page: Image.Image
     polygons: list[tuple[Point, ...]]
     image: Path | None = None
     xml: Path | None = None
     ids: list[str] | None = None
+    baselines: list[tuple[Point, ...] | None] | None = None
 
 
 def is_page_xml(path: str | Path) -> bool:
@@ -107,14 +113,22 @@ def page_lines(source: str | Path | Image.Image | PageDoc, segment_cfg: SegmentC
         except HTRError as e:
             raise DataError(f"page image: {e}", source.xml) from None
         lines = [line for line in source.lines if line.polygon]
-        return PageLines(page, [line.polygon for line in lines], source.image, source.xml, [line.id for line in lines])
+        return PageLines(
+            page,
+            [line.polygon for line in lines],
+            source.image,
+            source.xml,
+            [line.id for line in lines],
+            [line.baseline for line in lines],
+        )
     path = None
     if isinstance(source, Image.Image):
         page = source.convert("L") if source.mode != "L" else source
     else:
         path = Path(source)
         page = load_image(path)
-    return PageLines(page, [line.polygon for line in segment_lines(page, segment_cfg)], path)
+    found = segment_lines(page, segment_cfg)
+    return PageLines(page, [line.polygon for line in found], path, baselines=[line.baseline or None for line in found])
 
 
 def recognize_page(
@@ -168,9 +182,10 @@ def recognize_page(
                 tuple((float(x), float(y)) for x, y in polygon),
                 list(hyp.char_confidences),
                 lines.ids[k] if lines.ids is not None else None,
+                lines.baselines[k] if lines.baselines is not None else None,
             )
         )
-    return PageResult(lines.image, results, lines.xml)
+    return PageResult(lines.image, results, lines.xml, lines.page.size)
 
 
 def draw_lines(page: Image.Image, polygons: list[tuple[Point, ...]], width: int = 3) -> Image.Image:

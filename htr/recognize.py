@@ -17,6 +17,10 @@ the page image it names. The page's text is printed, one line per text line in r
 another); with ``--json``, one object per page: ``{"image", "lines": [{"text", "confidence", "box",
 "polygon"}], "text"}`` (and ``"xml"`` for an XML input), see :meth:`htr.page.PageResult.to_json`.
 
+``--output-format page|alto`` writes one PAGE XML (2019) or ALTO (v4.2) file per input instead (a line image is
+a page of one line), ``--output-format txt|json`` with ``--output-dir`` one text or JSON file; see
+:mod:`htr.outputs` for where they go and what is refused, and :mod:`htr.xmlout` for what they hold.
+
 A progress bar goes to stderr for more than 8 line images, or for pages (counting their lines), when stderr is
 a terminal; ``--quiet`` turns it off.
 """
@@ -34,11 +38,13 @@ from typing import Any
 import numpy as np
 
 from htr.cli import add_backend_arg, add_decoder_args, decode_config, run
-from htr.data.lines import preprocess_file
+from htr.data.lines import preprocess_image
 from htr.decode import make_decoder
 from htr.errors import HTRError, ImageError
+from htr.imageio import load_image
 from htr.inference import LoadedModel, OnnxModel, load_model, physical_cores, recognize_lines
-from htr.page import is_page_xml, page_lines, recognize_page
+from htr.outputs import FORMATS, Output, line_page
+from htr.page import PageResult, is_page_xml, page_lines, recognize_page
 from htr.progress import progress
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".gif", ".pgm", ".ppm"}
@@ -110,10 +116,31 @@ def main() -> int:
     )
     p.add_argument("--chars", action="store_true", help="with --json: per-character confidences")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    g = p.add_argument_group("output files")
+    g.add_argument(
+        "--output-format",
+        choices=FORMATS,
+        default=None,
+        help="txt (the default) or json (as --json) print to stdout unless --output-dir is given; page (PAGE XML "
+        "2019) and alto (ALTO v4) write one file per input, a line image as a page of one line",
+    )
+    g.add_argument(
+        "--output-dir",
+        metavar="DIR",
+        type=Path,
+        help="write one file per input here, named after it (<stem>.txt, .json or .xml; DIR is created if "
+        "missing); default for page and alto: next to each input (an input .xml is never replaced: give DIR)",
+    )
+    g.add_argument("--overwrite", action="store_true", help="replace output files that exist (never an input)")
     add_decoder_args(p)
     add_backend_arg(p)
     args = p.parse_args()
+    if args.json and args.output_format not in (None, "json"):
+        p.error(f"--json means --output-format json; it cannot be combined with --output-format {args.output_format}")
+    args.out = Output(args.output_format or ("json" if args.json else "txt"), args.output_dir, args.overwrite)
+    args.json = args.out.format == "json"
     paths = expand_inputs(args.images)
+    args.out.prepare(paths)
     loaded = load_model(args.checkpoint, args.device, args.backend)
     decoder = make_decoder(decode_config(args), loaded.charset.labels)
     failed = (
@@ -122,14 +149,35 @@ def main() -> int:
     return 1 if failed else 0
 
 
-def _read_line(path: Path, cfg: Any) -> np.ndarray | HTRError:
-    """One preprocessed line image, or the error that stopped it (returned, so one bad file stops nothing)."""
+def _read_line(path: Path, cfg: Any) -> tuple[np.ndarray, tuple[int, int]] | HTRError:
+    """One preprocessed line image and its size, or the error that stopped it (returned, so one bad file stops
+    nothing)."""
     try:
         if is_page_xml(path):
             raise HTRError("a PAGE/ALTO file is read with --page", path)
-        return preprocess_file(path, cfg)
+        image = load_image(path)
+        return preprocess_image(image, cfg), image.size
     except HTRError as e:
         return e
+
+
+def _line_json(path: Path, h: Any, chars: bool) -> dict[str, Any]:
+    """The ``--json`` object of a line image."""
+    obj = {"image": str(path), "text": h.text, "confidence": round(h.confidence, 4)}
+    if chars:
+        obj["chars"] = [
+            {"char": c, "confidence": round(conf, 4)} for c, conf in zip(h.text, h.char_confidences, strict=False)
+        ]
+    return obj
+
+
+def deliver(bar: Any, out: Output, path: Path, text: str, page: PageResult) -> None:
+    """Print ``text`` (a text or JSON result), or write the output file of ``path``: ``text`` again for the
+    text and JSON formats, ``page`` as PAGE or ALTO XML."""
+    if out.to_stdout:
+        emit(bar, text)
+    else:
+        out.write(path, out.render_page(page, path, text))
 
 
 def recognize_images(loaded: LoadedModel | OnnxModel, paths: list[Path], decoder: Any, args: argparse.Namespace) -> int:
@@ -161,24 +209,17 @@ def recognize_images(loaded: LoadedModel | OnnxModel, paths: list[Path], decoder
                     print(f"htr: {r}", file=sys.stderr)
                     failed += 1
                 else:
-                    arrays.append(r)
+                    arrays.append(r[0])
             hyps = iter(recognize_lines(loaded, arrays, batch_size=args.batch_size, decoder=decoder))
             for path, r in zip(paths[start : start + chunk], results, strict=True):
                 if isinstance(r, HTRError):  # --json keeps one object per input, in order, so scripts can pair them
-                    if args.json:
+                    if args.json and args.out.to_stdout:
                         emit(bar, json.dumps({"image": str(path), "error": str(r)}, ensure_ascii=False))
                     continue
                 h = next(hyps)
-                if args.json:
-                    obj = {"image": str(path), "text": h.text, "confidence": round(h.confidence, 4)}
-                    if args.chars:
-                        obj["chars"] = [
-                            {"char": c, "confidence": round(conf, 4)}
-                            for c, conf in zip(h.text, h.char_confidences, strict=False)
-                        ]
-                    emit(bar, json.dumps(obj, ensure_ascii=False))
-                else:
-                    emit(bar, h.text)
+                text = json.dumps(_line_json(path, h, args.chars), ensure_ascii=False) if args.json else h.text
+                page = line_page(path, h.text, h.confidence, h.char_confidences, r[1])
+                deliver(bar, args.out, path, text, page)
             bar.update(len(results))
     return failed
 
@@ -200,9 +241,9 @@ def recognize_pages(loaded: LoadedModel | OnnxModel, paths: list[Path], decoder:
             bar.refresh()
             result = recognize_page(loaded, lines, batch_size=args.batch_size, decoder=decoder, progress=bar.update)
             if args.json:
-                emit(bar, json.dumps(result.to_json(chars=args.chars), ensure_ascii=False))
-            elif result.lines:
-                emit(bar, result.text)
+                deliver(bar, args.out, path, json.dumps(result.to_json(chars=args.chars), ensure_ascii=False), result)
+            elif result.lines or not args.out.to_stdout:
+                deliver(bar, args.out, path, result.text, result)
     return failed
 
 

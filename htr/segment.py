@@ -53,10 +53,14 @@ class LineBox:
         polygon: the line's outline, clockwise from its top-left corner: a rectangle around its ink in the
             straightened page, less what lies beyond the paths between it and its neighbours, turned back by
             the skew.
+        baseline: an estimate of the line the writing rests on, left end then right end: the lower edge of
+            the line's body (its x-height rows) across the line, turned back by the skew. Baseline-based
+            tools (kraken, eScriptorium) skip lines without one when they read PAGE or ALTO.
     """
 
     box: tuple[int, int, int, int]
     polygon: tuple[Point, ...]
+    baseline: tuple[Point, ...] = ()
 
     @property
     def height(self) -> int:
@@ -133,17 +137,20 @@ def segment_lines(page: Image.Image | np.ndarray, cfg: SegmentConfig | None = No
         if i < len(seams):
             bottom = np.minimum(bottom, seams[i][x0:x1] + 1)
         outline = _outline(np.arange(x0, x1 + 1, dtype=np.float64), top, bottom)
-        polygon = tuple(
-            (
-                min(max(x * factor, 0.0), float(width)),
-                min(max((y - offsets_at(offsets, x)) * factor, 0.0), float(height)),
-            )
-            for x, y in outline
-        )
+        polygon = tuple(_to_page(x, y, offsets, factor, (width, height)) for x, y in outline)
         xs, ys = [p[0] for p in polygon], [p[1] for p in polygon]
         box = (math.floor(min(xs)), math.floor(min(ys)), math.ceil(max(xs)), math.ceil(max(ys)))
-        lines.append(LineBox(box, polygon))
+        baseline = tuple(_to_page(float(x), band.base, offsets, factor, (width, height)) for x in (x0, x1))
+        lines.append(LineBox(box, polygon, baseline))
     return lines
+
+
+def _to_page(x: float, y: float, offsets: np.ndarray, factor: int, size: tuple[int, int]) -> Point:
+    """A point of the straightened work image in page pixels (turned back by the skew), kept on the page."""
+    return (
+        min(max(x * factor, 0.0), float(size[0])),
+        min(max((y - offsets_at(offsets, x)) * factor, 0.0), float(size[1])),
+    )
 
 
 # --------------------------------------------------------------------------------------------- steps
@@ -300,6 +307,7 @@ class _Band:
     x0: float
     x1: float
     ink: float
+    base: float = 0.0
 
 
 def _find_bands(mask: np.ndarray, cfg: SegmentConfig) -> tuple[list[_Band], float, np.ndarray]:
@@ -406,7 +414,10 @@ def _trim_band(mask: np.ndarray, lo: int, hi: int, pitch: float) -> _Band | None
     y_keep = _main_groups(rows, max(3, round(0.25 * pitch)), 0.02)
     ys = np.flatnonzero(y_keep)
     ink = float(band[ys[0] : ys[-1] + 1, xs[0] : xs[-1] + 1].sum())
-    return _Band(float(lo + ys[0]), float(lo + ys[-1] + 1), lo, hi, 0.0, float(xs[0]), float(xs[-1] + 1), ink)
+    # The baseline: the lower edge of the body rows (descenders hold far less ink than the x-height band).
+    body = np.flatnonzero(y_keep & (rows >= 0.3 * rows.max()))
+    base = float(lo + body[-1] + 1)
+    return _Band(float(lo + ys[0]), float(lo + ys[-1] + 1), lo, hi, 0.0, float(xs[0]), float(xs[-1] + 1), ink, base)
 
 
 def _extend(ink: np.ndarray, x: int, step: int, pitch: float) -> int:

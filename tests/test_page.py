@@ -85,6 +85,22 @@ def test_synthetic_page_lines_are_found_in_order(angle):
     assert (top_left - top_right) / (right - left) == pytest.approx(np.tan(np.deg2rad(angle)), abs=0.01)
 
 
+def test_segmented_lines_have_baselines_at_the_foot_of_their_letters():
+    page, truth = synthetic_page()
+    lines = segment_lines(page)
+    for text, line, (*_, bottom) in zip(TEXTS, lines, truth):
+        (left, y_left), (right, y_right) = line.baseline
+        assert (left, right) == (line.box[0], line.box[2])  # across the whole line
+        if text == "hello world":  # no descenders: the letters end on the baseline
+            assert bottom - 2 <= y_left <= bottom + 1 and bottom - 2 <= y_right <= bottom + 1
+        else:  # the descenders of y, q, p, j, g reach below it
+            assert bottom - 0.4 * line.height < y_left < bottom - 3
+    page, _ = synthetic_page(2.0)
+    for line in segment_lines(page):  # it follows the skew: rising to the right as the text does
+        (left, y_left), (right, y_right) = line.baseline
+        assert (y_left - y_right) / (right - left) == pytest.approx(np.tan(np.deg2rad(2.0)), abs=0.01)
+
+
 def test_segmentation_edge_cases():
     assert segment_lines(Image.new("L", (400, 300), 255)) == []  # a blank page
     [line] = segment_lines(render_text("a single line"))  # a line image is a page of one line

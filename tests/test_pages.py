@@ -98,6 +98,7 @@ def test_page_2019_fixture() -> None:
     assert [line.text for line in doc.lines] == ["Quick brown fox", "jumps over the", "lazy dog & co."]
     assert doc.lines[0].polygon == ((12, 20), (120, 6), (300, 8), (310, 40), (200, 52), (14, 50))
     assert doc.lines[1].polygon == ((45, 62), (320, 62), (320, 104), (45, 104))
+    assert [line.baseline for line in doc.lines] == [((14, 44), (308, 40)), None, None]  # kept where given
 
 
 def test_page_2013_fixture_with_a_foreign_image_path() -> None:
@@ -160,7 +161,7 @@ ALTO_V2 = """<?xml version="1.0" encoding="UTF-8"?>
     <sourceImageInformation><fileName>scan.tif</fileName></sourceImageInformation></Description>
   <Layout><Page ID="p1" WIDTH="254" HEIGHT="127"><PrintSpace>
     <TextBlock ID="b1">
-      <TextLine ID="a1" HPOS="10" VPOS="10" WIDTH="200" HEIGHT="30">
+      <TextLine ID="a1" HPOS="10" VPOS="10" WIDTH="200" HEIGHT="30" BASELINE="35">
         <Shape><Polygon POINTS="10,10 210,10 210,40 10,40"/></Shape>
         <String CONTENT="Hel" HPOS="10" VPOS="10" WIDTH="20" HEIGHT="30"/><String CONTENT="lo"/>
         <SP WIDTH="5"/><String CONTENT="wor"/><HYP CONTENT="-"/>
@@ -182,6 +183,8 @@ def test_alto_units_points_spaces_and_box_fallback(tmp_path: Path) -> None:
     k = 300 / 254
     assert np.allclose(doc.lines[0].polygon, np.array([(10, 10), (210, 10), (210, 40), (10, 40)]) * k)
     assert np.allclose(doc.lines[1].polygon, np.array([(20, 60), (120, 60), (120, 85), (20, 85)]) * k)
+    # A BASELINE of one number (ALTO before 4.2) is a horizontal line across the line, in pixels too.
+    assert np.allclose(doc.lines[0].baseline, np.array([(10, 35), (210, 35)]) * k) and doc.lines[1].baseline is None
     samples = read_pages(tmp_path, cache_dir=tmp_path / "out")
     assert [s.id for s in samples] == ["scan_a1", "scan_a2"]
     with Image.open(samples[1].image) as crop:
@@ -191,7 +194,7 @@ def test_alto_units_points_spaces_and_box_fallback(tmp_path: Path) -> None:
 def test_alto_without_namespace_space_separated_points_and_stem_image(tmp_path: Path) -> None:
     Image.new("L", (100, 60), 200).save(tmp_path / "pg.png")
     (tmp_path / "pg.xml").write_text(
-        '<alto><Layout><Page><PrintSpace><TextBlock><TextLine ID="x">'
+        '<alto><Layout><Page><PrintSpace><TextBlock><TextLine ID="x" BASELINE="5 25 30 26 50 24">'
         '<Shape><Polygon POINTS="5 5 50 5 50 30 5 30"/></Shape><String CONTENT="a"/><String CONTENT="b"/>'
         "</TextLine></TextBlock></PrintSpace></Page></Layout></alto>",
         encoding="utf-8",
@@ -199,6 +202,7 @@ def test_alto_without_namespace_space_separated_points_and_stem_image(tmp_path: 
     doc = parse_page_file(tmp_path / "pg.xml")
     assert doc.image == tmp_path / "pg.png"
     assert doc.lines[0].polygon == ((5, 5), (50, 5), (50, 30), (5, 30)) and doc.lines[0].text == "a b"
+    assert doc.lines[0].baseline == ((5, 25), (30, 26), (50, 24))  # ALTO 4.2: points
 
 
 def test_alto_unit_without_resolution_is_an_error(tmp_path: Path) -> None:
@@ -241,6 +245,9 @@ def test_page_errors_are_data_errors(tmp_path: Path) -> None:
     xml = xml.replace("page.png", "missing.png")
     (tmp_path / "bad.xml").write_text(xml.replace("45,62 320,62", "45,62 3x0,62"), encoding="utf-8")
     with pytest.raises(DataError, match="'l2': points"):
+        parse_page_file(tmp_path / "bad.xml")
+    (tmp_path / "bad.xml").write_text(xml.replace("14,44 308,40", "14,44 308"), encoding="utf-8")
+    with pytest.raises(DataError, match="'l1' Baseline: points .* odd number"):
         parse_page_file(tmp_path / "bad.xml")
     (tmp_path / "p2019.xml").write_text(xml.replace("45,62 320,62 320,104 45,104", "900,900 990,990"), "utf-8")
     with pytest.raises(DataError, match="'l2'.*outside"):

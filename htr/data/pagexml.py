@@ -26,11 +26,13 @@ _ALTO_UNITS_PER_INCH = {"mm10": 254.0, "inch1200": 1200.0}
 
 @dataclass(frozen=True)
 class PageLine:
-    """One ``TextLine``: its id, polygon in page pixels (in file order) and transcription (not normalized)."""
+    """One ``TextLine``: its id, polygon in page pixels (in file order), transcription (not normalized) and
+    baseline (None when the file gives none; htr does not need it to read, but writes it back out)."""
 
     id: str
     polygon: tuple[Point, ...]
     text: str
+    baseline: tuple[Point, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,10 @@ def _parse_page(root: ET.Element, path: Path) -> PageDoc:
         if points is None:  # PAGE 2010 and older: <Point x= y=> children
             points = " ".join(f"{p.get('x', '')},{p.get('y', '')}" for p in _children(coords, "Point"))
         polygon = parse_points(points, f"TextLine {line_id!r}", path)
-        lines.append(PageLine(line_id, polygon, _page_text(el)))
+        baseline = _first(el, "Baseline")
+        if baseline is not None:
+            baseline = parse_points(baseline.get("points", ""), f"TextLine {line_id!r} Baseline", path) or None
+        lines.append(PageLine(line_id, polygon, _page_text(el), baseline))
     image = find_page_image(path, page.get("imageFilename"))
     return PageDoc(path, "page", image, tuple(lines))
 
@@ -163,8 +168,10 @@ def _parse_alto(root: ET.Element, path: Path) -> PageDoc:
     for i, el in enumerate(el for el in root.iter() if _local(el.tag) == "TextLine"):
         line_id = _line_id(el, "ID", i)
         polygon = _alto_polygon(el, line_id, path)
+        baseline = _alto_baseline(el, polygon, line_id, path)
         polygon = tuple((x * scale, y * scale) for x, y in polygon)
-        lines.append(PageLine(line_id, polygon, _alto_text(el)))
+        baseline = tuple((x * scale, y * scale) for x, y in baseline) if baseline else None
+        lines.append(PageLine(line_id, polygon, _alto_text(el), baseline))
     return PageDoc(path, "alto", image, tuple(lines))
 
 
@@ -180,6 +187,20 @@ def _alto_polygon(line: ET.Element, line_id: str, path: Path) -> tuple[Point, ..
             f"TextLine {line_id!r} has neither a Shape/Polygon nor numeric HPOS, VPOS, WIDTH, HEIGHT", path
         ) from None
     return ((x, y), (x + w, y), (x + w, y + h), (x, y + h))
+
+
+def _alto_baseline(line: ET.Element, polygon: tuple[Point, ...], line_id: str, path: Path) -> tuple[Point, ...] | None:
+    """``@BASELINE``: points since ALTO 4.2; one number (the baseline's height, before 4.2) is a horizontal
+    line across the line's outline."""
+    text = line.get("BASELINE", "").strip()
+    if not text:
+        return None
+    try:
+        y = float(text)
+    except ValueError:
+        return parse_points(text, f"TextLine {line_id!r} BASELINE", path) or None
+    xs = [x for x, _ in polygon]
+    return ((min(xs), y), (max(xs), y))
 
 
 def _alto_text(line: ET.Element) -> str:
