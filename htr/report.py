@@ -231,7 +231,7 @@ def check_writable(path: str | Path) -> None:
         raise HTRError("is a folder, not a file to write", p)
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
-        raise HTRError(f"cannot write there: folder {parent} does not exist", p)
+        raise HTRError(f"cannot write there: {parent} {'is not a folder' if parent.exists() else 'does not exist'}", p)
     try:
         with tempfile.NamedTemporaryFile(dir=parent, prefix=f".{p.name}.", suffix=".probe"):
             pass

@@ -126,8 +126,8 @@ def test_several_sources_get_a_row_each_and_the_total(tmp_path):
 def test_unwritable_output_paths_are_one_sentence(tmp_path):
     (tmp_path / "file").write_text("")
     for path, why in (
-        (tmp_path / "missing" / "r.html", "folder .* does not exist"),
-        (tmp_path / "file" / "r.html", "does not exist"),
+        (tmp_path / "missing" / "r.html", "missing does not exist"),
+        (tmp_path / "file" / "r.html", "file is not a folder"),
         (tmp_path, "is a folder"),
     ):
         with pytest.raises(HTRError, match=f"^{re.escape(str(path))}: .*{why}"):
@@ -148,7 +148,7 @@ def test_report_path_is_checked_before_the_model_is_even_loaded(tmp_path, monkey
     bad = tmp_path / "nowhere" / "r.html"
     code, out, err = _cli([str(tmp_path / "no-such.pt"), str(tmp_path), "--report", str(bad)], monkeypatch, capsys)
     assert code == 2 and out == ""
-    assert err.strip() == f"htr: {bad}: cannot write there: folder {bad.parent} does not exist"
+    assert err.strip() == f"htr: {bad}: cannot write there: {bad.parent} does not exist"
 
 
 @pytest.fixture(scope="module")
