@@ -168,6 +168,10 @@ class TrainConfig:
     # per step) in best.pt/last.pt's "model"; the raw training weights travel in last.pt for resuming.
     ema_decay: float = 0.0
     checkpoint_every_steps: int = 0
+    # > 0: also validate every this many steps within an epoch (long epochs): each validation logs, may write
+    # best.pt and stop at train.target_cer, and writes last.pt; the plateau schedule and early stopping still
+    # count epochs (an epoch is bad when no validation in it improved). 0: only at each epoch's end.
+    val_every_steps: int = 0
     progress: bool = True
 
 

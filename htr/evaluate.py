@@ -1,4 +1,5 @@
-"""``python -m htr.evaluate CHECKPOINT DATA [--split test] [--json]``: CER and WER of a model on a dataset."""
+"""``python -m htr.evaluate CHECKPOINT DATA [--split test] [--json] [--report page.html]``: CER and WER of a model
+on a dataset, and optionally an HTML page of its errors."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from htr.decode import DecodeConfig
 from htr.errors import DataError
 from htr.inference import LoadedModel, OnnxModel, load_model, recognize_lines
 from htr.metrics import ErrorRates
+from htr.report import build_report, check_writable, write_report
 
 
 def evaluate(
@@ -53,7 +55,8 @@ def evaluate(
         s = samples[i]
         unknown.update(loaded.charset.missing(s.text))
         score = rates.add(s.text, h.text)
-        per_line.append({"id": s.id, "reference": s.text, "prediction": h.text, "cer": score.cer, "wer": score.wer})
+        row = {"id": s.id, "reference": s.text, "prediction": h.text, "cer": score.cer, "wer": score.wer}
+        per_line.append({**row, "image": str(s.image)})
     return {
         "cer": rates.cer,
         "wer": rates.wer,
@@ -84,9 +87,21 @@ def main() -> int:
         "--max-bad-fraction", type=float, default=0.05,
         help="refuse to score a split with more than this fraction of unusable images (default 0.05)",
     )  # fmt: skip
+    p.add_argument(
+        "--report", metavar="HTML",
+        help="write one self-contained HTML page: CER/WER, the most frequent character confusions, the worst lines "
+        "with their image and the differences marked",
+    )  # fmt: skip
+    p.add_argument(
+        "--report-lines", type=non_negative_int, default=200, metavar="N",
+        help="worst lines shown (with their images) in --report (default 200)",
+    )  # fmt: skip
     add_decoder_args(p)
     add_backend_arg(p)
     args = p.parse_args()
+    for out in (args.per_line, args.report):
+        if out:  # before a long evaluation, not after it
+            check_writable(out)
     loaded = load_model(args.checkpoint, args.device, args.backend)
     split = None if args.split == "all" else args.split
     if len(args.data) > 1:
@@ -94,6 +109,7 @@ def main() -> int:
     result = evaluate(
         loaded, args.data[0], split, decode_config(args), args.batch_size, max_bad_fraction=args.max_bad_fraction
     )
+    _report(args, {source_name(args.data[0]): result}, result)
     if args.per_line:
         with open(args.per_line, "w", newline="", encoding="utf-8") as f:
             w = csv.writer(f, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\")
@@ -129,6 +145,25 @@ def combine(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return {**{k: getattr(rates, k) for k in keys}, "cer": rates.cer, "wer": rates.wer}
 
 
+def non_negative_int(text: str) -> int:
+    """An argparse type: an integer >= 0."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
+
+
+def _report(args: argparse.Namespace, results: dict[str, dict[str, Any]], total: dict[str, Any]) -> None:
+    """Write ``--report`` (if asked for) for results by dataset name and their total."""
+    if not args.report:
+        return
+    decoder = decode_config(args)
+    meta = {"checkpoint": str(args.checkpoint), "split": args.split, "decoder": decoder.name}
+    if decoder.lm_path:
+        meta["LM"] = str(decoder.lm_path)
+    write_report(args.report, build_report(results, total, meta, args.report_lines))
+
+
 def _evaluate_several(loaded: LoadedModel | OnnxModel, args: argparse.Namespace, split: str | None) -> int:
     """One row per dataset, then the total; ``--json``: one object with ``sources`` and the totals."""
     names = [source_name(d) for d in args.data]
@@ -139,6 +174,7 @@ def _evaluate_several(loaded: LoadedModel | OnnxModel, args: argparse.Namespace,
         for n, d in zip(names, args.data)
     }
     total = combine(results)
+    _report(args, results, total)
     if args.per_line:
         with open(args.per_line, "w", newline="", encoding="utf-8") as f:
             w = csv.writer(f, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\")

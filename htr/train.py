@@ -1,8 +1,8 @@
 """Training: ``python -m htr.train [overrides]`` (Hydra) or ``train(cfg)`` from Python.
 
-A plain loop, top to bottom: data -> model -> optimizer -> for each epoch: steps, validation, checkpoints,
-early stopping. CUDA with mixed precision when present, CPU otherwise; several GPUs through PyTorch DDP
-under ``torchrun`` (world size from the environment).
+A plain loop, top to bottom: data -> model -> optimizer -> for each epoch: steps (with a validation every
+``train.val_every_steps`` if set), validation, checkpoints, early stopping. CUDA with mixed precision when
+present, CPU otherwise; several GPUs through PyTorch DDP under ``torchrun`` (world size from the environment).
 """
 
 from __future__ import annotations
@@ -102,6 +102,8 @@ def _check_run_settings(cfg: Config, out_dir: Path) -> None:
         raise HTRError(f"optim.lr={cfg.optim.lr} must be a number >= 0")
     if cfg.train.max_epochs < 1 or (cfg.train.max_steps is not None and cfg.train.max_steps < 1):
         raise HTRError("train.max_epochs and train.max_steps must be at least 1")
+    if cfg.train.val_every_steps < 0:
+        raise HTRError(f"train.val_every_steps={cfg.train.val_every_steps} must be >= 0 (0: at each epoch's end only)")
     remove_stale_temporaries(out_dir)
     if cfg.train.resume or cfg.train.overwrite:
         return
@@ -334,7 +336,9 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
     ) else None  # fmt: skip
     eval_model = ema.module if ema is not None else model
 
-    state = {"epoch": 0, "batch_in_epoch": 0, "step": 0, "best_cer": math.inf, "bad_epochs": 0, "nonfinite": 0}
+    # "improved": a validation since the last epoch's end lowered best_cer (the epoch does not count as bad).
+    state = {"epoch": 0, "batch_in_epoch": 0, "step": 0, "best_cer": math.inf, "bad_epochs": 0, "nonfinite": 0,
+             "improved": False}  # fmt: skip
     if resume is not None:
         model.load_state_dict(resume.get("train_model", resume["model"]))
         if ema is not None:
@@ -380,7 +384,47 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
         )
         return path
 
+    def validate_and_keep(epoch: int, when: str) -> str | None:
+        """Validate, log, keep best.pt and last.pt; return why training should stop, or None. ``when``: "end" of
+        an epoch (the plateau schedule steps; early stopping counts the epoch as bad unless a validation in it
+        improved), "mid" (train.val_every_steps) or "stopped" (the run stopped part-way)."""
+        metrics = (
+            validate(eval_model, val_loader, device, decoder, val_sources, val_weights) if is_main else {"cer": 0.0}
+        )
+        cer = _broadcast(metrics["cer"], device, world)
+        if is_main:
+            logger.validation(
+                state["epoch"] + state["batch_in_epoch"] / max(steps_per_epoch, 1), state["step"], metrics
+            )
+            note = {"end": "", "mid": " (mid-epoch)", "stopped": " (stopped part-way)"}[when]
+            say(
+                # Numbered as the progress bar numbers it: the epoch that ran, finished or not.
+                f"epoch {epoch + 1}{note} step {state['step']}: val loss {metrics['loss']:.3f} CER "
+                f"{metrics['cer']:.4f} WER {metrics['wer']:.4f} lr {optimizer.param_groups[0]['lr']:.2e} "
+                f"({time.time() - start_time:.0f} s)"
+                + _skipped_note(train_report, val_report, state["nonfinite"])
+                + _source_note(metrics)
+            )
+        reason = None
+        if scheduler is not None and cfg.optim.scheduler == "plateau" and when == "end":
+            scheduler.step(cer)
+        if cfg.train.target_cer is not None and cer <= cfg.train.target_cer:
+            reason = f"reached train.target_cer={cfg.train.target_cer}"
+        if cer < state["best_cer"]:
+            state["best_cer"], state["improved"] = cer, True
+            if is_main:
+                checkpoint("best.pt")
+        if when == "end":
+            state["bad_epochs"] = 0 if state["improved"] else state["bad_epochs"] + 1
+            state["improved"] = False
+            if state["bad_epochs"] >= cfg.train.early_stopping_patience:
+                reason = f"no CER improvement in {state['bad_epochs']} epochs (early stopping)"
+        if is_main:
+            checkpoint("last.pt")
+        return reason
+
     start_time = time.time()
+    validated_at = -1  # the step of the last mid-epoch validation
     stop_reason = None
     failed = False  # stopped by repeated non-finite steps
     with _StopFlag() as stop:
@@ -440,7 +484,13 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
                 state["step"] += 1
                 state["batch_in_epoch"] += 1
                 loss_value = float(loss.detach())
-                logger.train_step(state["step"], loss_value, optimizer.param_groups[0]["lr"], len(batch["ids"]))
+                logger.train_step(
+                    state["step"],
+                    loss_value,
+                    optimizer.param_groups[0]["lr"],
+                    len(batch["ids"]) * world,
+                    float(grad_norm),
+                )
                 bar.set_postfix(loss=f"{loss_value:.3f}")
                 if cfg.train.max_steps and state["step"] >= cfg.train.max_steps:
                     stop_reason = f"reached train.max_steps={cfg.train.max_steps}"
@@ -455,7 +505,17 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
                         "interrupted": True, "signal": stop.signal, "last": str(out_dir / "last.pt"),
                         "best_cer": state["best_cer"],
                     }  # fmt: skip
-                if (
+                if (  # an epoch's last step and a stopping run validate below, after the loop
+                    cfg.train.val_every_steps
+                    and state["step"] % cfg.train.val_every_steps == 0
+                    and not stop_reason
+                    and state["batch_in_epoch"] < steps_per_epoch
+                ):
+                    with bar.external_write_mode():
+                        stop_reason = validate_and_keep(epoch, "mid")  # writes last.pt
+                    validated_at = state["step"]
+                    net.train()  # validation left the model in eval mode
+                elif (
                     is_main
                     and cfg.train.checkpoint_every_steps
                     and state["step"] % cfg.train.checkpoint_every_steps == 0
@@ -469,35 +529,8 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
             if epoch_done:
                 state["epoch"] += 1
                 state["batch_in_epoch"] = 0
-            metrics = (
-                validate(eval_model, val_loader, device, decoder, val_sources, val_weights) if is_main else {"cer": 0.0}
-            )
-            cer = _broadcast(metrics["cer"], device, world)
-            if is_main:
-                logger.validation(state["epoch"], state["step"], metrics)
-                say(
-                    # Numbered as the progress bar numbers it: the epoch that ran, finished or not.
-                    f"epoch {epoch + 1}{'' if epoch_done else ' (stopped part-way)'} step {state['step']}: "
-                    f"val loss {metrics['loss']:.3f} CER "
-                    f"{metrics['cer']:.4f} WER {metrics['wer']:.4f} lr {optimizer.param_groups[0]['lr']:.2e} "
-                    f"({time.time() - start_time:.0f} s)"
-                    + _skipped_note(train_report, val_report, state["nonfinite"])
-                    + _source_note(metrics)
-                )
-            if scheduler is not None and cfg.optim.scheduler == "plateau" and epoch_done:
-                scheduler.step(cer)
-            if cfg.train.target_cer is not None and cer <= cfg.train.target_cer:
-                stop_reason = f"reached train.target_cer={cfg.train.target_cer}"
-            if cer < state["best_cer"]:
-                state["best_cer"], state["bad_epochs"] = cer, 0
-                if is_main:
-                    checkpoint("best.pt")
-            elif epoch_done:
-                state["bad_epochs"] += 1
-                if state["bad_epochs"] >= cfg.train.early_stopping_patience:
-                    stop_reason = f"no CER improvement in {state['bad_epochs']} epochs (early stopping)"
-            if is_main:
-                checkpoint("last.pt")
+            if epoch_done or validated_at != state["step"]:  # (a mid-epoch validation that stopped the run: done)
+                stop_reason = validate_and_keep(epoch, "end" if epoch_done else "stopped") or stop_reason
     logger.close()
     reason = stop_reason or "reached train.max_epochs"
     for name, report in (("train", train_report), ("val", val_report)):

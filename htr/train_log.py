@@ -1,8 +1,13 @@
-"""What training shows in TensorBoard: loss, learning rate, validation loss/CER/WER, sample lines with their
-predictions, and the resolved config."""
+"""What training shows in TensorBoard: loss, learning rate, throughput, gradient norm, validation loss/CER/WER,
+sample lines with their reference, prediction and CER, and the resolved config."""
 
 from __future__ import annotations
 
+import html
+import math
+import re
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,36 +15,58 @@ import torch
 from omegaconf import OmegaConf
 
 from htr.data.dataset import LineDataset
+from htr.metrics import score_line
 
 
 class TrainLogger:
     """TensorBoard logging for one run (a no-op on DDP ranks other than 0)."""
 
-    def __init__(self, out_dir: Path, cfg: Any, val_ds: LineDataset, enabled: bool = True) -> None:
+    def __init__(
+        self,
+        out_dir: Path,
+        cfg: Any,
+        val_ds: LineDataset,
+        enabled: bool = True,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
         self.enabled = enabled
+        self.clock = clock  # seconds, for the throughput (a test gives its own)
         self.every = max(cfg.train.log_every_steps, 1)
-        self._loss_sum, self._lines, self._count = 0.0, 0, 0
+        self._loss_sum, self._count = 0.0, 0
+        self._grad_sum, self._grad_count = 0.0, 0
+        self._lines, self._since = 0, clock()  # throughput window: lines since that time
         if not enabled:
             return
         from torch.utils.tensorboard import SummaryWriter
 
         self.writer = SummaryWriter(str(out_dir / "tensorboard"))
         self.writer.add_text("config", "```\n" + OmegaConf.to_yaml(OmegaConf.structured(cfg)) + "\n```", 0)
-        # A fixed set of validation lines, spread over the split, shown every epoch with their predictions.
+        # A fixed set of validation lines, spread over the split, shown at every validation with their predictions.
         n = min(cfg.train.num_val_images, len(val_ds))
         self.samples = [val_ds[round(k * (len(val_ds) - 1) / max(n - 1, 1))] for k in range(n)]
 
-    def train_step(self, step: int, loss: float, lr: float, lines: int) -> None:
-        """Accumulate a step; every ``log_every_steps`` write the mean loss and the learning rate."""
+    def train_step(self, step: int, loss: float, lr: float, lines: int, grad_norm: float = math.nan) -> None:
+        """Accumulate a step; every ``log_every_steps`` write the means of the loss and of the gradient norm
+        (before clipping; non-finite ones, whose steps were skipped, left out), the learning rate and the
+        training lines per second since the last write (or validation: its time is not training time); under DDP
+        ``lines`` is the step's lines over all ranks."""
         if not self.enabled:
             return
         self._loss_sum += loss
         self._count += 1
         self._lines += lines
+        if math.isfinite(grad_norm):
+            self._grad_sum += grad_norm
+            self._grad_count += 1
         if step % self.every == 0:
+            now = self.clock()
             self.writer.add_scalar("train/loss", self._loss_sum / self._count, step)
             self.writer.add_scalar("train/lr", lr, step)
-            self._loss_sum, self._count = 0.0, 0
+            self.writer.add_scalar("train/lines_per_s", self._lines / max(now - self._since, 1e-9), step)
+            if self._grad_count:
+                self.writer.add_scalar("train/grad_norm", self._grad_sum / self._grad_count, step)
+            self._loss_sum, self._count, self._grad_sum, self._grad_count = 0.0, 0, 0.0, 0
+            self._lines, self._since = 0, now
 
     def augmentation_grid(self, images: list[torch.Tensor], step: int = 0) -> None:
         """Write ``images`` (augmented training lines, each (1, H, W)) as one image ``train/augmented_lines``:
@@ -67,15 +94,24 @@ class TrainLogger:
             self.writer.add_scalar(f"val_source/{name or 'other'}/wer", rates["wer"], step)
         if "cer_pooled" in metrics:
             self.writer.add_scalar("val/cer_pooled", metrics["cer_pooled"], step)
-        preds = metrics.get("predictions", {})
-        rows = ["| id | target | prediction |", "|---|---|---|"]
+        self._sample_lines(step, metrics.get("predictions", {}))
+        self.writer.flush()
+        self._lines, self._since = 0, self.clock()  # the throughput window restarts after validation
+
+    def _sample_lines(self, step: int, predictions: dict[str, str]) -> None:
+        """Each sample line's image, under a tag naming its id, with a text of the same tag and step giving
+        its reference, prediction and CER (TensorBoard images carry no caption); and one table of them all."""
+        rows = ["| | id | CER | reference | prediction |", "|--:|---|--:|---|---|"]
         for k, item in enumerate(self.samples):
-            self.writer.add_image(f"val_lines/{k:02d}", item["image"].clamp(0, 1), step)
-            pred = preds.get(item["id"], "")
-            rows.append(f"| {item['id']} | {_md(item['text'])} | {_md(pred)} |")
+            tag = f"val_lines/{k:02d}/{item['id']}"
+            pred = predictions.get(item["id"], "")
+            cer = f"{100 * score_line(item['text'], pred).cer:.1f}%"
+            self.writer.add_image(tag, item["image"].clamp(0, 1), step)
+            caption = f"| id | CER | reference | prediction |\n|---|--:|---|---|\n| {_md(item['id'])} | {cer} | "
+            self.writer.add_text(tag, caption + f"{_md(item['text'])} | {_md(pred)} |", step)
+            rows.append(f"| {k:02d} | {_md(item['id'])} | {cer} | {_md(item['text'])} | {_md(pred)} |")
         if self.samples:
             self.writer.add_text("val_lines/predictions", "\n".join(rows), step)
-        self.writer.flush()
 
     def close(self) -> None:
         """Flush and close the event file."""
@@ -84,4 +120,6 @@ class TrainLogger:
 
 
 def _md(text: str) -> str:
-    return text.replace("|", "\\|") or "∅"
+    """``text`` as itself in a cell of TensorBoard's markdown tables: markdown's special characters
+    backslash-escaped, HTML's as entities (a transcription holds ``*``, ``_``, ``<`` ...); ∅ for nothing."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|])", r"\\\1", html.escape(text, quote=False)) or "∅"

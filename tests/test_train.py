@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import re
+from typing import Any
+
 import pytest
 import torch
 
@@ -163,3 +167,112 @@ def test_every_experiment_config_composes_and_type_checks(name):
 
     cfg = typed_config(compose_config([f"experiment={name}", "train.out_dir=/tmp/unused"]))
     assert cfg.train.max_epochs > 0 and cfg.model.height > 0
+
+
+# --- what TensorBoard shows, and validating every N steps -------------------------------------------------------
+
+
+def _events(folder) -> Any:
+    """All the event files of a run's ``tensorboard/`` folder (a resumed run adds one) in one accumulator."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    return EventAccumulator(str(folder), size_guidance={"scalars": 0, "tensors": 0, "images": 0}).Reload()
+
+
+def _scalars(acc, tag: str) -> list[tuple[int, float]]:
+    return [(e.step, e.value) for e in acc.Scalars(tag)]
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # TensorBoard's vendored HTML sanitizer
+def test_logger_writes_throughput_grad_norm_and_captions(tmp_path):
+    from tensorboard.plugin_util import markdown_to_safe_html
+
+    from htr.config import Config
+    from htr.train_log import TrainLogger
+
+    cfg = Config()
+    cfg.train.log_every_steps, cfg.train.num_val_images = 2, 2
+    lines = [{"id": "a|1", "text": "abcd", "image": torch.rand(1, 8, 20)},
+             {"id": "b", "text": "x*y <z>", "image": torch.rand(1, 8, 30)}]  # fmt: skip
+    now = [0.0]
+    log = TrainLogger(tmp_path, cfg, lines, clock=lambda: now[0])
+    steps = [(1, 2.0, 2.0, 3.0), (2, 4.0, 1.0, math.nan), (3, 11.0, 1.0, 1.0), (4, 12.0, 3.0, 2.0)]
+    for step, t, loss, norm in steps:  # (step, time, loss, gradient norm)
+        now[0] = t
+        log.train_step(step, loss, 0.1, 4, norm)
+        if step == 2:
+            now[0] = 10.0  # a validation from t=4 to t=10: not training time
+            log.validation(0.5, 2, {"loss": 1.0, "cer": 0.5, "wer": 1.0, "predictions": {"a|1": "abxd", "b": ""}})
+    log.close()
+    acc = _events(tmp_path / "tensorboard")
+    # Lines per second: 8 lines in the 4 s to step 2; then 8 lines in the 2 s from the validation's end to step 4.
+    assert _scalars(acc, "train/lines_per_s") == [(2, 2.0), (4, 4.0)]
+    assert _scalars(acc, "train/grad_norm") == [(2, 3.0), (4, 1.5)]  # the non-finite norm left out
+    assert _scalars(acc, "train/loss") == [(2, 1.5), (4, 2.0)]
+    # Each image under a tag naming its line, with a text of the same tag and step: id, CER, reference, prediction.
+    assert set(acc.Tags()["images"]) == {"val_lines/00/a|1", "val_lines/01/b"}
+    cells = {}
+    for k, sid in enumerate(["a|1", "b"]):
+        (event,) = acc.Tensors(f"val_lines/{k:02d}/{sid}/text_summary")
+        assert event.step == 2
+        page = markdown_to_safe_html(event.tensor_proto.string_val[0])  # as TensorBoard renders it
+        cells[sid] = re.findall(r"<td>(.*?)</td>", page)
+    assert cells == {"a|1": ["a|1", "25.0%", "abcd", "abxd"], "b": ["b", "100.0%", "x*y &lt;z&gt;", "∅"]}
+    (table,) = acc.Tensors("val_lines/predictions/text_summary")
+    assert len(re.findall("<tr>", markdown_to_safe_html(table.tensor_proto.string_val[0]))) == 3  # header + 2
+
+
+def test_val_every_steps_validates_mid_epoch_and_resumes_exactly(tmp_path):
+    tsv = write_tsv_dataset(tmp_path / "d", {"train": WORDS * 2, "val": WORDS[:4]})  # 4 steps an epoch
+    common = ["data.batch_size=4", "train.max_epochs=2", "train.log_every_steps=1", "model.out_dropout=0.2"]
+    full = train(_cfg(tsv, tmp_path / "full", [*common, "train.val_every_steps=3"]))
+    acc = _events(tmp_path / "full" / "tensorboard")
+    # Every 3rd step and at each epoch's end (step 4, 8), the end not twice.
+    assert [s for s, _ in _scalars(acc, "val/cer")] == [3, 4, 6, 8]
+    assert [s for s, _ in _scalars(acc, "train/epoch")] == [3, 4, 6, 8]
+    assert [e for _, e in _scalars(acc, "train/epoch")] == [0.75, 1.0, 1.5, 2.0]
+    for tag in ("train/lines_per_s", "train/grad_norm"):
+        values = _scalars(acc, tag)
+        assert [s for s, _ in values] == list(range(1, 9)) and all(0 < v < math.inf for _, v in values), tag
+    # Validating takes nothing from training: the same weights as without the extra validations (dropout on,
+    # so the random state must be untouched, and the model must be back in training mode after each one).
+    train(_cfg(tsv, tmp_path / "plain", common))
+    _assert_same_weights(tmp_path / "full" / "last.pt", tmp_path / "plain" / "last.pt")
+    # Stopped at step 5 (validated at 3, 4 and, stopping, 5), then resumed: validations at 6 and 8, the
+    # weights of the uninterrupted run.
+    part = ["train.val_every_steps=3", "train.checkpoint_every_steps=1"]
+    train(_cfg(tsv, tmp_path / "part", [*common, *part, "train.max_steps=5"]))
+    resumed = train(_cfg(tsv, tmp_path / "part", [*common, *part, f"train.resume={tmp_path / 'part' / 'last.pt'}"]))
+    assert resumed["steps"] == full["steps"] == 8
+    _assert_same_weights(tmp_path / "full" / "last.pt", tmp_path / "part" / "last.pt")
+    assert [s for s, _ in _scalars(_events(tmp_path / "part" / "tensorboard"), "val/cer")] == [3, 4, 5, 6, 8]
+
+
+def _assert_same_weights(a, b) -> None:
+    wa, wb = load_checkpoint(a)["model"], load_checkpoint(b)["model"]
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), k
+
+
+def test_mid_epoch_improvement_keeps_its_epoch_from_counting_as_bad(tmp_path):
+    # lr 0 and no batch norm: the model never changes, so only the first validation (step 1, mid-epoch)
+    # improves. Epoch 1 improved (at step 1), epochs 2 and 3 did not: patience 2 stops after epoch 3, not 2.
+    tsv = write_tsv_dataset(tmp_path / "d", {"train": WORDS, "val": WORDS[:2]})  # 2 steps an epoch
+    result = train(_cfg(tsv, tmp_path / "run", [
+        "data.batch_size=4", "optim.lr=0", "model.batchnorm=false", "train.val_every_steps=1",
+        "train.early_stopping_patience=2", "optim.scheduler=plateau", "train.max_epochs=10",
+    ]))  # fmt: skip
+    assert (result["epochs"], result["steps"]) == (3, 6)
+    assert result["stop_reason"] == "no CER improvement in 2 epochs (early stopping)"
+    assert load_checkpoint(tmp_path / "run" / "best.pt")["state"]["step"] == 1  # best.pt from a mid-epoch check
+    last = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert last["scheduler"]["last_epoch"] == 3  # the plateau schedule stepped once an epoch, not per validation
+    assert last["state"]["bad_epochs"] == 2
+
+
+def test_negative_val_every_steps_is_refused(tmp_path):
+    from htr.errors import HTRError
+
+    tsv = write_tsv_dataset(tmp_path / "d", {"train": WORDS[:2], "val": WORDS[:2]})
+    with pytest.raises(HTRError, match=r"train.val_every_steps=-1 must be >= 0"):
+        train(_cfg(tsv, tmp_path / "run", ["train.val_every_steps=-1"]))
