@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from htr.cli import add_backend_arg, add_decoder_args, decode_config, run
+from htr.cli import add_backend_arg, add_decoder_args, decode_config, run, writable_output
 from htr.data.lines import LineStore
 from htr.data.readers import read_dataset
 from htr.decode import DecodeConfig
@@ -87,6 +87,8 @@ def main() -> int:
     add_decoder_args(p)
     add_backend_arg(p)
     args = p.parse_args()
+    if args.per_line:
+        writable_output(args.per_line)  # before the work, not after it
     loaded = load_model(args.checkpoint, args.device, args.backend)
     split = None if args.split == "all" else args.split
     if len(args.data) > 1:
