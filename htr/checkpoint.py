@@ -90,6 +90,24 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     _fsync_dir(path.parent)
 
 
+def copy_checkpoint(src: str | Path, dst: str | Path) -> None:
+    """Copy a checkpoint file as :func:`save_checkpoint` writes one: through a temporary file, then renamed, so
+    ``dst`` is the old file or the whole new one, never a part."""
+    src, dst = Path(src), Path(dst)
+    tmp = dst.with_name(f".{dst.name}{_TMP_INFIX}{os.getpid()}")
+    try:
+        shutil.copyfile(src, tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, dst)
+    except OSError as e:
+        raise CheckpointError(f"could not copy {src} here ({e.strerror or e})", dst) from None
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+    _fsync_dir(dst.parent)
+
+
 def remove_stale_temporaries(folder: str | Path) -> None:
     """Remove the temporary files :func:`save_checkpoint` leaves when killed between writing and renaming (the
     checkpoints themselves are intact); call it where no other process is writing to ``folder``."""

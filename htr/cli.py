@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,6 +31,27 @@ def finite_float(text: str) -> float:
     if not (math.isfinite(value) and value >= 0):
         raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
     return value
+
+
+def writable_output(path: str | Path) -> Path:
+    """``path``, once it is known that a file can be written there: called before the work, so an output that
+    cannot be written (a read-only or full disk, a parent that is a file) costs one sentence, not the results.
+
+    Missing parent folders are created, as the checkpoint, ONNX and LM writers do; a trial file is created and
+    removed in the folder (``os.access`` would not do: it says yes to root on a read-only mount).
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise HTRError("is a folder; give the name of the file to write", path)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise HTRError("the file exists and is read-only; nothing was done", path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".trial"):
+            pass
+    except OSError as e:
+        raise HTRError(f"cannot write this file ({e.strerror or e}); nothing was done", path) from None
+    return path
 
 
 def add_decoder_args(parser: argparse.ArgumentParser) -> None:

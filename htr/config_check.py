@@ -113,3 +113,42 @@ def config_hint(overrides: list[str]) -> str | None:
 
 
 _ABSENT = object()
+
+#: Flags that make ``python -m htr.train`` print something instead of running (no run folder is created).
+_NO_RUN_FLAGS = {"--cfg", "-c", "--help", "-h", "--hydra-help", "--info", "-i", "--shell-completion", "-sc"}
+_DEFAULT_RUN_DIR = "runs/${now:%Y-%m-%d_%H-%M-%S}"  # conf/config.yaml: under the working folder
+
+
+def run_dir_problem(argv: list[str]) -> str | None:
+    """Why the run folder (``hydra.run.dir``) cannot be created, as one sentence, or None.
+
+    Checked before Hydra starts: Hydra creates that folder (and its log file there) before htr's code runs, and
+    reports a failure there with a traceback. Only the part of the path before any ``${...}`` is looked at: the
+    nearest folder of it that exists must take a new file.
+    """
+    import tempfile
+    from pathlib import Path
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    if any(a.split("=")[0] in _NO_RUN_FLAGS or a in ("-m", "--multirun") for a in argv):
+        return None
+    run_dir, parser = _DEFAULT_RUN_DIR, OverridesParser.create()
+    for arg in argv:
+        with contextlib.suppress(HydraException):
+            for o in parser.parse_overrides([arg]) if not arg.startswith("-") else []:
+                if o.key_or_group == "hydra.run.dir" and not o.is_delete():
+                    run_dir = str(o.value())
+    folder = Path(run_dir.split("${")[0] or ".")
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        why = f"{folder} is a file"
+    else:
+        try:
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".htr-", suffix=".trial"):
+                return None
+        except OSError as e:
+            why = f"{folder.resolve()} takes no new files ({e.strerror})"
+    return f"cannot create the run folder {run_dir}: {why}; run from a writable folder or set hydra.run.dir=FOLDER"

@@ -11,14 +11,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from htr.cli import add_backend_arg, add_decoder_args, decode_config, run
+from htr.cli import add_backend_arg, add_decoder_args, decode_config, run, writable_output
 from htr.data.lines import LineStore
 from htr.data.readers import read_dataset
 from htr.decode import DecodeConfig
 from htr.errors import DataError
 from htr.inference import LoadedModel, OnnxModel, load_model, recognize_lines
 from htr.metrics import ErrorRates
-from htr.report import build_report, check_writable, write_report
+from htr.report import build_report, write_report
 
 
 def evaluate(
@@ -101,7 +101,7 @@ def main() -> int:
     args = p.parse_args()
     for out in (args.per_line, args.report):
         if out:  # before a long evaluation, not after it
-            check_writable(out)
+            writable_output(out)
     loaded = load_model(args.checkpoint, args.device, args.backend)
     split = None if args.split == "all" else args.split
     if len(args.data) > 1:

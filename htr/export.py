@@ -4,7 +4,8 @@ The graph takes ``images`` float32 (N, 1, H, W), preprocessed lines padded on th
 int64 (N,); it gives ``log_probs`` float32 (T, N, C) and ``lengths`` int64 (N,), the valid frames of each line.
 N and W are dynamic. Preprocessing stays in Python: the charset, the preprocessing settings, the model config
 and the htr version travel in the file's metadata (``metadata_props``, each value a JSON string), so
-``python -m htr.recognize --checkpoint OUT.onnx`` needs nothing else.
+``python -m htr.recognize --checkpoint OUT.onnx`` needs nothing else. The metadata also records the file's own
+checksum, checked on load (:mod:`htr.onnx_file`), and the SHA-256 of the checkpoint it came from.
 
 Padding: the model's LSTMs run on packed sequences. The TorchScript-based exporter
 (``torch.onnx.export(..., dynamo=False)``; the dynamo exporter needs ``onnxscript``, which htr does not
@@ -36,10 +37,11 @@ import onnx
 import torch
 
 from htr import __version__
-from htr.cli import run
+from htr.cli import run, writable_output
 from htr.errors import CheckpointError, HTRError
 from htr.inference import LoadedModel, OnnxModel, forward_log_probs, load_model
 from htr.model import CRNN
+from htr.onnx_file import CHECKSUM_KEY, read_metadata, stamped
 
 OPSET = 17
 INPUTS = ("images", "widths")
@@ -104,6 +106,8 @@ def to_onnx(loaded: LoadedModel, metadata: dict[str, Any] | None = None) -> onnx
     onnx.helper.set_model_props(proto, {k: json.dumps(v, ensure_ascii=False) for k, v in props.items()})
     onnx.checker.check_model(proto, full_check=True)
     check_against_torch(model, proto)
+    for key, value in stamped(proto.SerializeToString()).items():  # last: it covers all of the above
+        proto.metadata_props.add(key=key, value=value)
     return proto
 
 
@@ -146,9 +150,11 @@ def file_sha256(path: str | Path) -> str:
 
 
 def export_checkpoint(checkpoint: str | Path) -> onnx.ModelProto:
-    """The ONNX model of a PyTorch checkpoint; its metadata names the checkpoint's SHA-256 (``source_sha256``)."""
+    """The ONNX model of a PyTorch checkpoint; its metadata names the checkpoint file's SHA-256
+    (``source_sha256``, what the cache is keyed on) and the SHA-256 its weights were saved with
+    (``source_weights_sha256``, see :func:`htr.checkpoint.weights_sha256`)."""
     loaded = load_model(checkpoint, backend="torch")
-    return to_onnx(loaded, {"source_sha256": file_sha256(loaded.path)})
+    return to_onnx(loaded, {"source_sha256": file_sha256(loaded.path), "source_weights_sha256": loaded.weights_sha256})
 
 
 def cache_path(checkpoint: str | Path) -> Path:
@@ -157,25 +163,30 @@ def cache_path(checkpoint: str | Path) -> Path:
     return checkpoint.with_name(checkpoint.name + ".onnx")
 
 
-def _source_sha256(path: Path) -> str | None:
-    """The checkpoint hash an htr export records, or None for anything else (unreadable, other version)."""
+def cache_is_current(cache: Path, checkpoint: Path) -> bool:
+    """Whether ``cache`` is an intact export of ``checkpoint`` as it is now, by this htr version: it records the
+    checkpoint file's SHA-256 and its own checksum, and its bytes match that checksum."""
     try:
-        props = {p.key: json.loads(p.value) for p in onnx.load(path, load_external_data=False).metadata_props}
-    except Exception:  # any unreadable file just means "export again"
-        return None
-    return props.get("source_sha256") if props.get("htr_version") == __version__ else None
+        meta, digest = read_metadata(cache.read_bytes())
+        return (
+            json.loads(meta.get("htr_version", "null")) == __version__
+            and json.loads(meta.get("source_sha256", "null")) == file_sha256(checkpoint)
+            and meta.get(CHECKSUM_KEY) == json.dumps(digest)
+        )
+    except (OSError, ValueError):  # unreadable or damaged just means "export again"
+        return False
 
 
 def onnx_for_checkpoint(checkpoint: str | Path) -> Path | bytes:
     """The ONNX model of a PyTorch checkpoint for onnxruntime, exported once and cached next to it.
 
-    The cache ``CKPT.onnx`` (e.g. ``best.pt.onnx``) is used when it records this checkpoint's SHA-256 and this
-    htr version; otherwise the checkpoint is exported again and the cache rewritten. When the folder is not
-    writable the export is returned as bytes and kept in memory only.
+    The cache ``CKPT.onnx`` (e.g. ``best.pt.onnx``) is used when :func:`cache_is_current`; otherwise (another
+    checkpoint, another htr version, a damaged or hand-edited file) the checkpoint is exported again and the
+    cache rewritten. When the folder is not writable the export is returned as bytes and kept in memory only.
     """
     checkpoint = Path(checkpoint)
     cache = cache_path(checkpoint)
-    if cache.is_file() and _source_sha256(cache) == file_sha256(checkpoint):
+    if cache.is_file() and cache_is_current(cache, checkpoint):
         return cache
     proto = export_checkpoint(checkpoint)
     try:
@@ -192,6 +203,7 @@ def main() -> int:
     args = p.parse_args()
     if Path(args.output).suffix != ".onnx":
         raise CheckpointError("the output file name must end in .onnx", args.output)
+    writable_output(args.output)  # before the export, not after it
     proto = export_checkpoint(args.checkpoint)
     save_onnx(proto, args.output)
     print(f"wrote {args.output} (opset {OPSET}, {len(proto.SerializeToString()) / 1e6:.1f} MB)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 import warnings
 from pathlib import Path
 
@@ -61,15 +62,17 @@ def load_image(path: str | Path) -> Image.Image:
 
 def _check_file(path: Path) -> None:
     """Refuse paths that cannot hold an image before handing them to Pillow."""
-    if not path.exists():
-        raise ImageError("image file does not exist", path)
-    if path.is_dir():
-        raise ImageError("is a directory, not an image file", path)
     try:
-        size = path.stat().st_size
-    except OSError as e:
-        raise ImageError(f"image file cannot be read ({e.strerror})", path) from e
-    if size == 0:
+        st = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        raise ImageError("image file does not exist", path) from None
+    except OSError as e:  # a name too long for the disk, a permission, an I/O error
+        raise ImageError(f"image file cannot be read ({e.strerror})", path) from None
+    except ValueError:
+        raise ImageError("image path contains a NUL byte", path) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ImageError("is a directory, not an image file", path)
+    if st.st_size == 0:
         raise ImageError("image file is empty (0 bytes)", path)
 
 

@@ -23,6 +23,7 @@ from htr.charset import Charset
 from htr.config import ModelConfig, structured
 from htr.decode import DecodeConfig, Hypothesis, make_decoder
 from htr.errors import CheckpointError, HTRError
+from htr.onnx_file import checked_bytes
 from htr.preprocess.pipeline import PreprocessConfig
 
 if TYPE_CHECKING:
@@ -45,6 +46,8 @@ class LoadedModel:
     preprocess: PreprocessConfig
     config: dict[str, Any]
     path: Path
+    #: The SHA-256 recorded with the checkpoint's weights (:func:`htr.checkpoint.weights_sha256`), if any.
+    weights_sha256: str | None = None
 
     def log_probs(self, images: np.ndarray | torch.Tensor, widths: np.ndarray | torch.Tensor) -> list[np.ndarray]:
         """Per-line log-probabilities, each (T_i, C) float32, for a padded batch (see :func:`lines_to_batch`)."""
@@ -70,7 +73,8 @@ class OnnxModel:
     """An exported model run by onnxruntime on the CPU, with what :class:`LoadedModel` offers besides ``model``:
     ``charset``, ``preprocess``, ``config`` (``{"model": ...}``), ``path`` and :meth:`log_probs`.
 
-    The session runs nodes sequentially, each on ``threads`` intra-op threads (default: one per physical core).
+    The file's recorded checksum is checked first (:mod:`htr.onnx_file`). The session runs nodes sequentially,
+    each on ``threads`` intra-op threads (default: one per physical core).
     """
 
     def __init__(self, source: str | Path | bytes, path: str | Path | None = None, threads: int | None = None) -> None:
@@ -82,12 +86,11 @@ class OnnxModel:
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.log_severity_level = 3  # errors only
-        model = source if isinstance(source, bytes) else str(source)
+        data, meta = checked_bytes(source, self.path)  # a damaged file is an error, not a model reading garbage
         try:
-            self.session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime's errors derive from Exception only
             raise CheckpointError(f"not a readable ONNX model ({str(e).splitlines()[0]})", self.path) from None
-        meta = self.session.get_modelmeta().custom_metadata_map
         try:
             self.charset = Charset(json.loads(meta["charset"]))
             self.preprocess: PreprocessConfig = structured(PreprocessConfig, json.loads(meta["preprocess"]))
@@ -170,7 +173,7 @@ def load_torch(path: Path, device: str | torch.device = "cpu") -> LoadedModel:
         model.to(device).eval()
     except (RuntimeError, AssertionError, ValueError) as e:  # no CUDA, no such device, a malformed name
         raise HTRError(f"cannot run the model on device {str(device)!r} ({str(e).splitlines()[0]})") from None
-    return LoadedModel(model, charset, pre_cfg, config, Path(path))
+    return LoadedModel(model, charset, pre_cfg, config, Path(path), ckpt.get("weights_sha256"))
 
 
 def lines_to_batch(arrays: Sequence[np.ndarray]) -> dict[str, np.ndarray]:

@@ -1,8 +1,8 @@
 """``python -m htr.recognize IMAGE [IMAGE ...] [--checkpoint CKPT] [--json]``: read text lines.
 
 Prints one recognized text per image, in order. Arguments may be files, folders (their images, sorted) or
-glob patterns. An image that cannot be read gets one sentence on stderr naming it; the others are still
-recognized, and the exit status is 1.
+glob patterns. An image that cannot be read, an empty folder or a pattern that matches nothing gets one
+sentence on stderr naming it; the others are still recognized, and the exit status is 1.
 
 ``--backend onnxruntime`` (the default for a ``.onnx`` checkpoint, and for the default model on the CPU, whose
 export ships with it) runs the model with onnxruntime on the CPU; PyTorch is then not even imported.
@@ -50,21 +50,25 @@ from htr.progress import progress
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".gif", ".pgm", ".ppm"}
 
 
-def expand_inputs(args: list[str]) -> list[Path]:
-    """Files as given; folders to their image files (sorted); glob patterns to their matches (sorted)."""
-    out: list[Path] = []
+def expand_inputs(args: list[str]) -> list[Path | ImageError]:
+    """Files as given; folders to their image files (sorted); glob patterns to their matches (sorted).
+
+    An empty folder or a pattern that matches nothing becomes an :class:`ImageError` in its place, reported in
+    order like an unreadable file: one bad argument does not stop the others from being read.
+    """
+    out: list[Path | ImageError] = []
     for a in args:
         p = Path(a)
-        if p.is_dir():
+        try:
+            is_dir, exists = p.is_dir(), p.exists()
+        except OSError:  # a name too long for the disk: reading it says so, in its place
+            is_dir, exists = False, True
+        if is_dir:
             found = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES and q.is_file())
-            if not found:
-                raise ImageError("the folder holds no images", p)
-            out.extend(found)
-        elif not p.exists() and any(ch in a for ch in "*?["):
+            out.extend(found or [ImageError("the folder holds no images", p)])
+        elif not exists and any(ch in a for ch in "*?["):
             matches = sorted(Path(m) for m in glob.glob(a, recursive=True))
-            if not matches:
-                raise ImageError("no file matches this pattern", a)
-            out.extend(matches)
+            out.extend(matches or [ImageError("no file matches this pattern", a)])
         else:
             out.append(p)
     return out
@@ -140,7 +144,7 @@ def main() -> int:
     args.out = Output(args.output_format or ("json" if args.json else "txt"), args.output_dir, args.overwrite)
     args.json = args.out.format == "json"
     paths = expand_inputs(args.images)
-    args.out.prepare(paths)
+    args.out.prepare([p for p in paths if isinstance(p, Path)])
     loaded = load_model(args.checkpoint, args.device, args.backend)
     decoder = make_decoder(decode_config(args), loaded.charset.labels)
     failed = (
@@ -149,9 +153,11 @@ def main() -> int:
     return 1 if failed else 0
 
 
-def _read_line(path: Path, cfg: Any) -> tuple[np.ndarray, tuple[int, int]] | HTRError:
+def _read_line(path: Path | HTRError, cfg: Any) -> tuple[np.ndarray, tuple[int, int]] | HTRError:
     """One preprocessed line image and its size, or the error that stopped it (returned, so one bad file stops
     nothing)."""
+    if isinstance(path, HTRError):  # an argument that named no file
+        return path
     try:
         if is_page_xml(path):
             raise HTRError("a PAGE/ALTO file is read with --page", path)
@@ -180,7 +186,9 @@ def deliver(bar: Any, out: Output, path: Path, text: str, page: PageResult) -> N
         out.write(path, out.render_page(page, path, text))
 
 
-def recognize_images(loaded: LoadedModel | OnnxModel, paths: list[Path], decoder: Any, args: argparse.Namespace) -> int:
+def recognize_images(
+    loaded: LoadedModel | OnnxModel, paths: list[Path | ImageError], decoder: Any, args: argparse.Namespace
+) -> int:
     """Print each line image's text (or JSON object), in order, a few batches at a time; the number that failed.
 
     Image decoding and preprocessing run in a thread per physical core, one chunk ahead of the model, so the next
@@ -214,7 +222,8 @@ def recognize_images(loaded: LoadedModel | OnnxModel, paths: list[Path], decoder
             for path, r in zip(paths[start : start + chunk], results, strict=True):
                 if isinstance(r, HTRError):  # --json keeps one object per input, in order, so scripts can pair them
                     if args.json and args.out.to_stdout:
-                        emit(bar, json.dumps({"image": str(path), "error": str(r)}, ensure_ascii=False))
+                        image = r.path if isinstance(path, HTRError) else str(path)
+                        emit(bar, json.dumps({"image": image, "error": str(r)}, ensure_ascii=False))
                     continue
                 h = next(hyps)
                 text = json.dumps(_line_json(path, h, args.chars), ensure_ascii=False) if args.json else h.text
@@ -224,13 +233,17 @@ def recognize_images(loaded: LoadedModel | OnnxModel, paths: list[Path], decoder
     return failed
 
 
-def recognize_pages(loaded: LoadedModel | OnnxModel, paths: list[Path], decoder: Any, args: argparse.Namespace) -> int:
+def recognize_pages(
+    loaded: LoadedModel | OnnxModel, paths: list[Path | ImageError], decoder: Any, args: argparse.Namespace
+) -> int:
     """Print each page's text (or JSON object), in order; the number of pages that failed."""
     failed = 0
     with progress_bar(0, "line", args.quiet) as bar:
         for n, path in enumerate(paths, 1):
             bar.set_description(f"page {n}/{len(paths)}")
             try:
+                if isinstance(path, HTRError):  # an argument that named no file
+                    raise path
                 lines = page_lines(path)
             except HTRError as e:
                 bar.clear()

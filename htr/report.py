@@ -12,7 +12,6 @@ import base64
 import html
 import io
 import os
-import tempfile
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable
@@ -222,23 +221,6 @@ def build_report(
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>htr error analysis</title>'
         f"<style>{CSS}</style></head><body>\n{body}\n</body></html>\n"
     )
-
-
-def check_writable(path: str | Path) -> None:
-    """Fail now, with one sentence, if a file cannot be written at ``path`` (before a long evaluation)."""
-    p = Path(path)
-    if p.is_dir():
-        raise HTRError("is a folder, not a file to write", p)
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise HTRError(f"cannot write there: {parent} {'is not a folder' if parent.exists() else 'does not exist'}", p)
-    try:
-        with tempfile.NamedTemporaryFile(dir=parent, prefix=f".{p.name}.", suffix=".probe"):
-            pass
-        if p.exists() and not os.access(p, os.W_OK):
-            raise PermissionError("the file is read-only")
-    except OSError as e:
-        raise HTRError(f"cannot write there ({e.strerror or e})", p) from e
 
 
 def write_report(path: str | Path, page: str) -> None:

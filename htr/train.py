@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
@@ -29,15 +30,22 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 
 from htr.charset import Charset
-from htr.checkpoint import load_checkpoint, remove_stale_temporaries, rng_state, save_checkpoint, set_rng_state
+from htr.checkpoint import (
+    copy_checkpoint,
+    load_checkpoint,
+    remove_stale_temporaries,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from htr.config import Config, structured
-from htr.config_check import config_hint, typed_config
+from htr.config_check import config_hint, run_dir_problem, typed_config
 from htr.data.augment import build_augmenter
 from htr.data.dataset import BucketBatchSampler, SkipReport, build_dataset, collate, ctc_min_frames
 from htr.data.lines import LineStore
 from htr.data.sources import epoch_shares, load_split, load_train_split
 from htr.decode import GreedyDecoder
-from htr.errors import DataError, HTRError
+from htr.errors import CheckpointError, DataError, HTRError
 from htr.finetune import load_pretrained, union_charset
 from htr.inference import resolve_checkpoint
 from htr.metrics import ErrorRates
@@ -105,7 +113,7 @@ def _check_run_settings(cfg: Config, out_dir: Path) -> None:
     if cfg.train.val_every_steps < 0:
         raise HTRError(f"train.val_every_steps={cfg.train.val_every_steps} must be >= 0 (0: at each epoch's end only)")
     remove_stale_temporaries(out_dir)
-    if cfg.train.resume or cfg.train.overwrite:
+    if cfg.train.overwrite or (cfg.train.resume and _same_folder(resolve_checkpoint(cfg.train.resume), out_dir)):
         return
     existing = [n for n in ("best.pt", "last.pt") if (out_dir / n).exists()]
     if existing:
@@ -113,6 +121,34 @@ def _check_run_settings(cfg: Config, out_dir: Path) -> None:
             f"{out_dir} already holds {' and '.join(existing)} of another run; continue it with "
             f"train.resume={out_dir / 'last.pt'}, choose another folder, or set train.overwrite=true to replace them"
         )
+
+
+def _same_folder(checkpoint: Path, out_dir: Path) -> bool:
+    """Whether ``checkpoint`` lies in the run folder ``out_dir``."""
+    return checkpoint.resolve().parent == out_dir.resolve()
+
+
+def _carry_best(resume_path: Path, out_dir: Path, best_cer: float, say: Callable[[str], None]) -> None:
+    """Give a run resumed into another folder the best.pt of the run it continues.
+
+    Its best CER so far is that run's, and best.pt is written only when validation beats it: without the copy,
+    the new folder could end without the best.pt the run names. A best.pt that is not of that run (its CER
+    differs from the one last.pt records) is left where it is.
+    """
+    src = resume_path.parent / "best.pt"
+    if _same_folder(resume_path, out_dir) or not math.isfinite(best_cer):
+        return
+    try:
+        ours = src.is_file() and load_checkpoint(src).get("state", {}).get("best_cer") == best_cer
+    except CheckpointError:  # damaged: the new folder gets its own best.pt at the next improvement
+        ours = False
+    if ours:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        copy_checkpoint(src, out_dir / "best.pt")
+        say(f"copied {src} (val CER {best_cer:.4f}) to {out_dir}: the best checkpoint of the run so far")
+    else:
+        say(f"note: no best.pt of this run next to {resume_path}; {out_dir / 'best.pt'} is written when "
+            f"validation beats its best CER {best_cer:.4f}")  # fmt: skip
 
 
 def _make_optimizer(cfg: Config, model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -351,6 +387,8 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
         state.update(resume["state"])
         set_rng_state(resume["rng"])
         say(f"resumed from {cfg.train.resume} at epoch {state['epoch']}, step {state['step']}")
+        if is_main:
+            _carry_best(resolve_checkpoint(cfg.train.resume), out_dir, state["best_cer"], say)
 
     net = (
         DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -536,7 +574,9 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
     for name, report in (("train", train_report), ("val", val_report)):
         if report.n_skipped:  # listed again at the end: the list printed at the start has long scrolled away
             say(report.summary(name))
-    say(f"{'stopped' if failed else 'done'}: {reason}; best val CER {state['best_cer']:.4f}; {out_dir / 'best.pt'}")
+    best = out_dir / "best.pt"
+    where = best if best.is_file() else f"no best.pt in {out_dir} (no validation beat it in this folder)"
+    say(f"{'stopped' if failed else 'done'}: {reason}; best val CER {state['best_cer']:.4f}; {where}")
     if state["best_cer"] >= NOT_LEARNED_CER:
         say(
             f"note: the model has not learned to read yet (best val CER {100 * state['best_cer']:.0f}%); give it "
@@ -548,7 +588,7 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
         "best_cer": state["best_cer"],
         "epochs": state["epoch"],
         "steps": state["step"],
-        "best": str(out_dir / "best.pt"),
+        "best": str(best) if best.is_file() else None,
         "last": str(out_dir / "last.pt"),
         "stop_reason": stop_reason,
         "failed": failed,
@@ -610,6 +650,10 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 def main() -> None:
     """``python -m htr.train [overrides]``: Hydra's message for a bad override comes with htr's hint."""
+    problem = run_dir_problem(sys.argv[1:])
+    if problem:
+        print(f"htr: {problem}", file=sys.stderr)
+        sys.exit(2)
     try:
         _hydra_main()
     except SystemExit as e:

@@ -55,11 +55,15 @@ def test_default_lm_lowers_the_default_models_cer():
 
 
 def test_shipped_onnx_export_is_of_the_shipped_weights():
-    """recognize runs default.pt.onnx by default: it must be the export of default.pt as shipped."""
-    from htr.export import _source_sha256, file_sha256
+    """recognize runs default.pt.onnx by default: it must be the export of default.pt as shipped, intact (its
+    own checksum recorded and matching) and naming the checksum of the weights it came from."""
+    from htr.checkpoint import load_checkpoint
+    from htr.export import cache_is_current
+    from htr.onnx_file import read_metadata
 
-    assert DEFAULT_ONNX.is_file()
-    assert _source_sha256(DEFAULT_ONNX) == file_sha256(DEFAULT_MODEL)
+    assert DEFAULT_ONNX.is_file() and cache_is_current(DEFAULT_ONNX, DEFAULT_MODEL)
+    meta, _ = read_metadata(DEFAULT_ONNX.read_bytes())
+    assert json.loads(meta["source_weights_sha256"]) == load_checkpoint(DEFAULT_MODEL)["weights_sha256"]
     assert isinstance(load_model("default"), OnnxModel)
     assert DEFAULT_MODEL.stat().st_size + DEFAULT_ONNX.stat().st_size < 25e6
 

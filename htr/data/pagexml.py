@@ -7,6 +7,7 @@ family (``http://schema.primaresearch.org/PAGE/gts/pagecontent/...``) or of ALTO
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -83,6 +84,8 @@ def parse_points(text: str, where: str, path: Path) -> tuple[Point, ...]:
         values = [float(p) for p in parts]
     except ValueError:
         raise DataError(f"{where}: points {text[:60]!r} are not numbers", path) from None
+    if not values:
+        raise DataError(f"{where}: has no points", path)
     if len(values) % 2:
         raise DataError(f"{where}: points {text[:60]!r} have an odd number of coordinates", path)
     return tuple(zip(values[0::2], values[1::2], strict=True))
@@ -267,7 +270,8 @@ def find_page_image(xml: Path, declared: str | None) -> Path:
     for folder in folders:
         candidates += [folder / (xml.stem + s) for suffix in IMAGE_SUFFIXES for s in (suffix, suffix.upper())]
     for candidate in candidates:
-        if candidate.is_file():
-            return Path(os.path.normpath(candidate))
+        with contextlib.suppress(OSError):  # a name too long for the disk names no file either
+            if candidate.is_file():
+                return Path(os.path.normpath(candidate))
     what = f"page image {declared!r}" if declared else f"a page image named {xml.stem}.*"
     raise DataError(f"{what} not found next to the XML", xml)

@@ -7,10 +7,12 @@ Every reader returns ``list[Sample]`` in a deterministic order, with texts passe
 
 from __future__ import annotations
 
+import codecs
 import csv
 import dataclasses
 import io
 import os
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -40,8 +42,9 @@ def _read_text(path: Path, what: str) -> str:
         data = path.read_bytes()
     except OSError as e:
         raise DataError(f"{what} cannot be read ({e.strerror})", path) from e
+    data = data.removeprefix(codecs.BOM_UTF8)  # here, not by utf-8-sig: its error offsets skip the BOM
     try:
-        return data.decode("utf-8-sig")
+        return data.decode("utf-8")
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         raise DataError(f"line {line}: {what} is not valid UTF-8 (byte 0x{data[e.start]:02x})", path) from e
@@ -145,17 +148,30 @@ def _tsv_sample(fields: dict[str, str], root: Path, lineno: int, path: Path) -> 
 def _image_under(rel: str, root: Path, lineno: int, path: Path) -> Path:
     """Resolve a manifest image path against ``root``, refusing one that is empty, absolute or escapes it.
 
-    The check is made on the normalized path (``..`` collapsed) without following symbolic links, so a
-    dataset whose image folder is a symlink still reads.
+    Windows separators (``lines\\a01.png``, a manifest written on Windows) are read as ``/`` unless a file of
+    that very name exists. The check is made on the normalized path (``..`` collapsed) without following
+    symbolic links, so a dataset whose image folder is a symlink still reads.
     """
     if not rel:
         raise DataError(f"line {lineno}: empty image path", path)
-    if Path(rel).is_absolute() or rel.startswith(("/", "\\")):
+    if "\0" in rel:  # no file name holds one; the file system calls would raise ValueError
+        raise DataError(f"line {lineno}: image path {rel!r} contains a NUL byte", path)
+    if Path(rel).is_absolute() or rel.startswith(("/", "\\")) or re.match(r"[A-Za-z]:[\\/]", rel):
         raise DataError(f"line {lineno}: image path {rel!r} is absolute; it must be relative to the manifest", path)
+    if "\\" in rel and os.sep == "/" and not _exists(root / rel):
+        rel = rel.replace("\\", "/")
     image = Path(os.path.normpath(root / rel))
     if image == root or not image.is_relative_to(root):
         raise DataError(f"line {lineno}: image path {rel!r} does not name a file inside the manifest's folder", path)
     return image
+
+
+def _exists(path: Path) -> bool:
+    """``path.exists()``, false for a name no file can have (too long, a NUL byte) instead of an exception."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
 
 
 def _filter_split(samples: list[Sample], split: str, path: Path) -> list[Sample]:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 import resource
 import time
+from pathlib import Path
 
-from htr.cli import positive_int, run
+from htr.cli import positive_int, run, writable_output
 from htr.lm.corpus import read_texts
+from htr.lm.files import meta_path
 from htr.lm.ngram import DEFAULT_ORDER, build_lm
 
 KENLM_MAX_ORDER = 6
@@ -55,7 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m htr.lm``."""
     args = _parser().parse_args(argv)
     if args.command == "tune":
+        if Path(args.lm).is_file():  # the result goes next to it: checked before the work, not after it
+            writable_output(meta_path(args.lm))
         return _tune(args)
+    writable_output(args.output)
     start = time.perf_counter()
     meta = build_lm(read_texts(args.inputs, args.split), args.output, unit=args.unit, order=args.order)
     seconds = time.perf_counter() - start
