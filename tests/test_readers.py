@@ -106,6 +106,8 @@ def test_tsv_inner_dotdot_that_stays_inside_is_fine(tmp_path: Path) -> None:
         ("id\timage\n", "lacks required column.*text"),
         ("a\ta.png\thello\n", "line 1: header lacks required column"),
         ("id\timage\ttext\ttext\n", "repeats column"),
+        ("id\timage\ttext\n", "header but no lines"),  # e.g. a copy truncated after its first line
+        ("id\timage\ttext\r\n\r\n  \n", "header but no lines"),
         ("id\timage\ttext\na\ta.png\n", "line 2: expected 3 tab-separated fields, found 2"),
         ("id\timage\ttext\na\ta.png\thi\tthere\n", "line 2: expected 3 .* found 4"),
         ("id\timage\ttext\na\ta.png\thi\nb\tb.png\tho\na\tc.png\thu\n", "line 4: duplicate id 'a'.*line 2"),

@@ -96,6 +96,8 @@ def read_tsv(path: str | Path, split: str | None = None) -> list[Sample]:
             raise DataError(f"line {lineno}: duplicate id {sample.id!r} (first on line {first_line[sample.id]})", path)
         first_line[sample.id] = lineno
         samples.append(sample)
+    if not samples:  # a header alone: lines were lost (a truncated copy) or never written
+        raise DataError("the manifest has a header but no lines", path)
     if split is not None:
         samples = _filter_split(samples, split, path)
     return samples
