@@ -16,9 +16,10 @@ from htr.checkpoint import save_checkpoint
 from htr.cli import run
 from htr.config import ModelConfig
 from htr.data.__main__ import main
-from htr.data.convert import assign_splits, convert
+from htr.data.convert import convert
 from htr.data.pages import read_pages
 from htr.data.readers import read_iam, read_tsv
+from htr.data.splits import assign_splits
 from htr.errors import HTRError
 from htr.model.crnn import CRNN
 from htr.preprocess.pipeline import PreprocessConfig
@@ -143,6 +144,19 @@ def test_convert_leaves_out_the_pages_it_cannot_read(tmp_path: Path, capsys: pyt
     assert "gone.png" in reasons["p2019gone.xml"] and "'l3'" in reasons["p2019out.xml"]
     err = capsys.readouterr().err
     assert "left out 2 pages" in err and str(tmp_path / "out" / "left_out.tsv") in err and "p2019gone.xml" in err
+
+
+def test_convert_leaves_out_pages_in_split_folders(tmp_path: Path) -> None:
+    pages = _pages_with_two_bad(tmp_path / "pages")
+    for split, names in (("train", ["p2013.xml"]), ("val", ["p2019.xml", "p2019gone.xml"])):
+        (tmp_path / "src" / split).mkdir(parents=True)
+        for name in [*names, "page.png"]:
+            shutil.copy(pages / name, tmp_path / "src" / split / name)
+    result = convert(tmp_path / "src", tmp_path / "out")
+    assert [(x.kind, x.name) for x in result.left_out] == [("page", "val/p2019gone.xml")]
+    back = read_tsv(tmp_path / "out" / "lines.tsv")
+    assert {s.id.split("_")[0]: s.split for s in back} == {"p2013": "train", "p2019": "val"}
+    assert sorted(p.name for p in (tmp_path / "out" / "lines").iterdir()) == sorted(s.image.name for s in back)
 
 
 def test_convert_with_no_usable_page_does_nothing(tmp_path: Path) -> None:

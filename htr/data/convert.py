@@ -14,7 +14,6 @@ can be converted does :func:`convert` raise.
 from __future__ import annotations
 
 import os
-import random
 import shutil
 from collections import Counter
 from collections.abc import Iterable
@@ -24,6 +23,7 @@ from pathlib import Path
 from htr.data.pages import iter_pages, page_xml_files, safe_name
 from htr.data.readers import _find_iam_lines, _find_split_file, read_dataset, read_iam
 from htr.data.samples import Sample
+from htr.data.splits import assign_splits
 from htr.errors import DataError, HTRError, ImageError
 from htr.imageio import load_image
 from htr.progress import progress
@@ -58,44 +58,63 @@ class LeftOut:
 def read_source(src: str | Path, lines_dir: Path, left_out: list[LeftOut] | None = None) -> list[SourceLine]:
     """Samples of ``src`` with their split groups. Page crops are written straight into ``lines_dir``.
 
-    With ``left_out``, pages that cannot be used are appended to it and passed over (see :func:`iter_pages`).
+    With ``left_out``, pages that cannot be used are appended to it and passed over (see :func:`iter_pages`),
+    unless no line at all is left.
     """
     src = Path(src)
     if not src.exists():
         raise DataError("source does not exist", src)
+    failed: list[tuple[Path, DataError]] | None = [] if left_out is not None else None
     if (src.is_file() and src.suffix.lower() == ".xml") or (
         src.is_dir() and not _is_manifest_or_iam(src) and page_xml_files(src)
     ):
-        return _read_pages(src, lines_dir, left_out)
-    if src.is_dir() and not _is_manifest_or_iam(src) and _split_folders(src):
-        return [SourceLine(s, s.writer or s.id) for name in _split_folders(src) for s in read_dataset(src, name)]
-    if _is_iam(src):
+        lines = _page_lines(src, lines_dir, failed)
+    elif src.is_dir() and not _is_manifest_or_iam(src) and _split_folders(src):
+        lines = [line for name in _split_folders(src) for line in _split_lines(src, name, lines_dir, failed)]
+    elif _is_iam(src):
         return [SourceLine(s, s.writer or f"form:{s.id.rsplit('-', 1)[0]}") for s in _read_iam_with_splits(src)]
-    return [SourceLine(s, s.writer or s.id) for s in read_dataset(src)]
+    else:
+        return [SourceLine(s, s.writer or s.id) for s in read_dataset(src)]
+    if failed and left_out is not None:
+        _leave_out_pages(src, lines, failed, lines_dir, left_out)
+    return lines
 
 
-def _read_pages(src: Path, lines_dir: Path, left_out: list[LeftOut] | None) -> list[SourceLine]:
-    """The lines of a page folder or XML; with ``left_out``, pages that fail are listed there and passed over."""
-    failed: list[tuple[Path, DataError]] | None = [] if left_out is not None else None
-    lines = [
+def _page_lines(src: Path, lines_dir: Path, failed: list[tuple[Path, DataError]] | None) -> list[SourceLine]:
+    """The lines of a page folder or XML, grouped by writer, else by page; pages that fail go to ``failed``
+    (when it is a list) instead of raising."""
+    return [
         SourceLine(s, s.writer or f"page:{doc.xml.stem}")
         for doc, samples in iter_pages(src, cache_dir=lines_dir, left_out=failed)
         for s in samples
     ]
-    if not failed or left_out is None:
-        return lines
-    if not lines:  # nothing to convert: one sentence (the page's own error when there is one page)
-        xml, first = failed[0]
+
+
+def _split_lines(
+    src: Path, name: str, lines_dir: Path, failed: list[tuple[Path, DataError]] | None
+) -> list[SourceLine]:
+    """The lines of the split sub-folder ``name``: pages (as :func:`_page_lines`) or pairs."""
+    if page_xml_files(src / name):
+        return [SourceLine(replace(line.sample, split=name), line.group) for line in _page_lines(src / name,
+                lines_dir, failed)]  # fmt: skip
+    return [SourceLine(s, s.writer or s.id) for s in read_dataset(src, name)]
+
+
+def _leave_out_pages(
+    src: Path, lines: list[SourceLine], failed: list[tuple[Path, DataError]], lines_dir: Path, left_out: list[LeftOut]
+) -> None:
+    """List the pages that failed in ``left_out`` and remove the crops they wrote before their error; with no
+    line left, raise instead (the page's own error when there was one page)."""
+    if not lines:
         if len(failed) == 1:
-            raise first
-        raise DataError(f"none of its {len(failed)} pages could be converted; the first: {first}", src)
+            raise failed[0][1]
+        raise DataError(f"none of its {len(failed)} pages could be converted; the first: {failed[0][1]}", src)
     folder = src if src.is_dir() else src.parent
     left_out += [LeftOut("page", str(xml.relative_to(folder)), _reason(e, xml)) for xml, e in failed]
     keep = {line.sample.image.name for line in lines}
-    for crop in lines_dir.iterdir():  # the crops a failed page wrote before its error
+    for crop in lines_dir.iterdir():
         if crop.name not in keep:
             crop.unlink()
-    return lines
 
 
 def _reason(error: HTRError, name: Path) -> str:
@@ -134,38 +153,6 @@ def _read_iam_with_splits(src: Path) -> list[Sample]:
         for s in read_iam(src, split=name):
             split_of.setdefault(s.id, name)
     return [replace(s, split=split_of.get(s.id)) for s in samples]
-
-
-def assign_splits(sizes: dict[str, int], val_fraction: float, test_fraction: float, seed: int = 0) -> dict[str, str]:
-    """Map each group to ``train``, ``val`` or ``test`` so that about the given fractions of lines (``sizes``
-    counts each group's lines) go to val and test, never splitting a group.
-
-    Groups are shuffled with ``seed`` (from sorted order, so the result is deterministic) and each goes to the
-    split furthest below its target number of lines. Each split with a positive fraction gets at least one
-    group, and train always keeps one.
-    """
-    if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
-        raise HTRError(f"split fractions val={val_fraction}, test={test_fraction} must be >= 0 with a sum below 1")
-    wanted = ["train"] + [name for name, f in (("val", val_fraction), ("test", test_fraction)) if f > 0]
-    if len(sizes) < len(wanted):
-        raise HTRError(f"only {len(sizes)} writer/page group(s), too few to fill the {', '.join(wanted)} splits")
-    total = sum(sizes.values())
-    target = {"val": val_fraction * total, "test": test_fraction * total}
-    target["train"] = total - target["val"] - target["test"]
-    groups = sorted(sizes)
-    random.Random(seed).shuffle(groups)
-    count = Counter({name: 0 for name in wanted})
-    members: dict[str, list[str]] = {name: [] for name in wanted}
-    for g in groups:
-        name = max(wanted, key=lambda n: (target[n] - count[n], -wanted.index(n)))
-        members[name].append(g)
-        count[name] += sizes[g]
-    for name in wanted[1:]:  # a requested split left empty takes train's smallest group
-        if not members[name]:
-            smallest = min(members["train"], key=lambda g: (sizes[g], g))
-            members["train"].remove(smallest)
-            members[name].append(smallest)
-    return {g: name for name, gs in members.items() for g in gs}
 
 
 @dataclass
