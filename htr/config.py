@@ -2,6 +2,10 @@
 
 ``conf/config.yaml`` lists ``config_schema`` first in its defaults: every key that the YAML groups and the
 command line set is checked against these dataclasses (types included) before anything runs.
+
+Each dataclass documents its fields in a Google-style ``Attributes:`` section (``name: what it means``, one
+entry per field, continuation lines indented further). That section is the one description of a key:
+``python -m htr.train --help`` (:mod:`htr.config_help`) prints it, and a test fails when a field lacks one.
 """
 
 from __future__ import annotations
@@ -19,8 +23,40 @@ from htr.preprocess.pipeline import PreprocessConfig
 
 @dataclass
 class ModelConfig:
-    """CNN -> BiLSTM -> linear. Conv block i has ``conv_channels[i]`` filters of ``conv_kernels[i]``,
-    batch norm, the activation, dropout ``conv_dropout[i]`` and max pooling ``conv_pools[i] = [ph, pw]``."""
+    """The network: CNN (or a flat MLP) -> BiLSTM -> linear, with CTC's blank as label 0.
+
+    Conv block i is dropout ``conv_dropout[i]``, ``conv_channels[i]`` filters of ``conv_kernels[i]``, batch
+    norm, the activation and max pooling ``conv_pools[i] = [ph, pw]``; the product of the ``pw`` is the
+    number of input columns per output frame. ``train.init_from`` and ``train.resume`` replace this whole
+    section with the checkpoint's.
+
+    Attributes:
+        name: the architecture's label, saved with the checkpoint (the ``model`` group's option).
+        height: input line height in pixels (``data.preprocess.height`` follows it).
+        conv_channels: filters of each conv block; its length is the number of blocks.
+        conv_kernels: square kernel size of each conv block.
+        conv_pools: max-pooling ``[height, width]`` factor after each conv block (``[1, 1]``: none).
+        conv_dropout: dropout before each conv block.
+        batchnorm: batch normalization after each convolution.
+        activation: the conv blocks' activation: relu, leaky_relu or gelu.
+        lstm_hidden: units of each BiLSTM layer, per direction.
+        lstm_layers: number of BiLSTM layers.
+        lstm_dropout: dropout on the LSTM input and between LSTM layers.
+        out_dropout: dropout before the output layer.
+        encoder: "conv" (the conv blocks) or "flat": no convolutions; each window of ``flat_window``
+            columns (stride ``flat_stride``) of raw pixels, flattened, goes through an MLP of ``flat_hidden``
+            ReLU layers (dropout ``flat_dropout``) into the BiLSTM.
+        flat_window: encoder="flat": width in pixels of each window.
+        flat_stride: encoder="flat": columns between windows (input columns per output frame).
+        flat_hidden: encoder="flat": size of each MLP layer.
+        flat_dropout: encoder="flat": dropout after each MLP layer.
+        column_pool: how a column of the last conv block becomes a frame: "max" takes the maximum over the
+            height (Retsinas et al. 2022), so the LSTM input is ``conv_channels[-1]`` wide and the model does
+            not depend on the ink's exact row; "flatten" (the earlier models) stacks the rows instead.
+        ctc_shortcut: > 0: an auxiliary CTC head (a 1-D convolution of width 3 over the conv frames) whose
+            loss, times this weight, is added in training (Retsinas et al. 2022's "CTC shortcut"); it gives
+            the conv layers a direct gradient. Inference and export ignore the head.
+    """
 
     name: str = "small"
     height: int = 64
@@ -34,20 +70,12 @@ class ModelConfig:
     lstm_layers: int = 2
     lstm_dropout: float = 0.25
     out_dropout: float = 0.25
-    # encoder="flat": no convolutions; each window of flat_window columns (stride flat_stride) of raw pixels,
-    # flattened, goes through an MLP of flat_hidden ReLU layers (dropout flat_dropout) into the BiLSTM.
     encoder: str = "conv"
     flat_window: int = 8
     flat_stride: int = 4
     flat_hidden: list[int] = field(default_factory=lambda: [256, 256])
     flat_dropout: float = 0.1
-    # column_pool="max": each frame is the maximum over the height of the last conv block's columns (Retsinas
-    # et al. 2022), so the LSTM input is conv_channels[-1] wide and the model does not depend on the ink's
-    # exact row; "flatten" (the earlier models) stacks the rows instead.
     column_pool: str = "flatten"
-    # > 0: an auxiliary CTC head (a 1-D convolution of width 3 over the conv frames) whose loss, times this
-    # weight, is added in training (Retsinas et al. 2022's "CTC shortcut"); it gives the conv layers a direct
-    # gradient. Inference and export ignore the head.
     ctc_shortcut: float = 0.0
 
 
@@ -78,7 +106,15 @@ class SourceConfig:
 
 @dataclass
 class SyntheticConfig:
-    """Synthetic handwriting-font lines generated under ``data.root`` when ``data.name=synthetic``."""
+    """Synthetic handwriting-font lines generated under ``data.root`` when ``data.name=synthetic`` (also the
+    lines mixed in by ``data.synthetic_fraction`` and ``generate: synthetic`` sources).
+
+    Attributes:
+        n_train: training lines to generate.
+        n_val: validation lines to generate.
+        n_test: test lines to generate.
+        seed: seed of the generated lines (the same settings give the same files).
+    """
 
     n_train: int = 2000
     n_val: int = 200
@@ -89,7 +125,16 @@ class SyntheticConfig:
 @dataclass
 class MnistConfig:
     """Lines of 1-10 MNIST digits generated under ``data.root`` when ``data.name=mnist_lines`` (see
-    :mod:`htr.data.mnist`); ``train_digits`` limits the training pool to its first N of 8,000 digits."""
+    :mod:`htr.data.mnist`).
+
+    Attributes:
+        dir: the folder with the MNIST test-set files the digits are taken from.
+        n_train: training lines to generate.
+        n_val: validation lines to generate.
+        n_test: test lines to generate.
+        train_digits: build the training lines from the first N of the 8,000 training digits only; null: all.
+        seed: seed of the generated lines (the same settings give the same files).
+    """
 
     dir: str = "../shared/data/mnist"
     n_train: int = 4000
@@ -101,9 +146,36 @@ class MnistConfig:
 
 @dataclass
 class DataConfig:
-    """Where the lines are and how they are batched. ``root`` is a ``lines.tsv``, an IAM folder or
-    ``lines.txt``, or a folder of image + ``.gt.txt`` pairs; or ``sources`` lists several such datasets
-    (``root`` is then unused), trained on together with one charset, the union of their training texts."""
+    """Where the lines are, how they are prepared and how they are batched.
+
+    Attributes:
+        name: the dataset's label (the ``data`` group's option); "synthetic" and "mnist_lines" also
+            generate their lines under ``root`` on first use.
+        root: the dataset: a ``lines.tsv``, an IAM folder or ``lines.txt``, a folder of PAGE/ALTO pages, or
+            a folder of image + ``.gt.txt`` pairs (unused with ``sources``).
+        sources: several datasets trained on together (each ``name``, ``root``, ``weight``, ``val_weight``,
+            ``generate``), with one charset, the union of their training texts; ``root`` is then unused.
+        train_split: the split trained on (a manifest's split column, an IAM split list, a sub-folder).
+        val_split: the split validated on (it picks best.pt and drives early stopping).
+        test_split: the test split's name, kept with the run's config (training does not read it).
+        synthetic: the generated synthetic lines (sizes, seed).
+        synthetic_fraction: the share of synthetic handwriting-font lines mixed into the training set, in
+            [0, 1); 0: none.
+        synthetic_mix_root: where the lines mixed in by ``synthetic_fraction`` are generated.
+        mnist: the generated MNIST digit lines (``name=mnist_lines``).
+        preprocess: how each line image is normalized before training and recognition.
+        augment: random distortions of the training lines (the ``augment`` group).
+        batch_size: lines per training step (per GPU under torchrun).
+        num_workers: DataLoader worker processes; 0: load batches in the training process.
+        bucketing: batch lines of similar width together (less padding, faster steps).
+        pad_width_to: batches are padded to a multiple of this many columns; null: 64 on CUDA (a few dozen
+            batch shapes, so the GPU libraries' per-shape set-up is paid once, not at nearly every step), 1
+            on the CPU.
+        cache_dir: where preprocessed lines are cached, keyed by the settings and the image files; null:
+            no cache (preprocess at every start).
+        max_train_lines: train on the first N lines of the split only; null: all.
+        max_val_lines: validate on the first N lines of the split only; null: all.
+    """
 
     name: str = "synthetic"
     root: str = "data/synthetic"
@@ -120,8 +192,6 @@ class DataConfig:
     batch_size: int = 16
     num_workers: int = 0
     bucketing: bool = True
-    # Batches are padded to a multiple of this many columns; null: 64 on CUDA (a few dozen batch shapes, so the
-    # GPU libraries' per-shape set-up is paid once, not at nearly every step), 1 on the CPU.
     pad_width_to: int | None = None
     cache_dir: str | None = ".cache/htr"
     max_train_lines: int | None = None
@@ -130,7 +200,20 @@ class DataConfig:
 
 @dataclass
 class OptimConfig:
-    """Optimizer, learning-rate schedule and gradient clipping."""
+    """Optimizer, learning-rate schedule and gradient clipping.
+
+    Attributes:
+        name: the optimizer: adam, adamw (decoupled weight decay) or rmsprop.
+        lr: the (peak) learning rate.
+        weight_decay: L2 penalty (adam, rmsprop) or decoupled weight decay (adamw).
+        scheduler: "plateau" (multiply the rate by ``plateau_factor`` when the validation CER has not
+            improved for ``plateau_patience`` epochs), "cosine" (decay to 0 over ``train.max_steps``, else
+            ``train.max_epochs``) or "none".
+        plateau_factor: scheduler=plateau: the factor applied to the learning rate.
+        plateau_patience: scheduler=plateau: epochs without improvement before it is applied.
+        warmup_steps: steps over which the learning rate rises linearly from 0 to ``lr``; 0: none.
+        grad_clip: largest gradient norm (larger ones are scaled down); 0: no clipping.
+    """
 
     name: str = "adam"
     lr: float = 1e-3
@@ -144,7 +227,41 @@ class OptimConfig:
 
 @dataclass
 class TrainConfig:
-    """The training loop: budget, seeding, device, checkpoints and logging."""
+    """The training loop: budget, seeding, device, checkpoints and logging.
+
+    Attributes:
+        out_dir: the run folder (checkpoints, train.log, TensorBoard events); by default Hydra's run folder,
+            ``runs/DATE_TIME`` (choose it with ``hydra.run.dir=...``).
+        max_epochs: the most epochs to train.
+        max_steps: the most optimizer steps; null: no limit.
+        max_time_s: the most seconds of training (checked after each step); null: no limit.
+        early_stopping_patience: stop after this many epochs without a better validation CER.
+        target_cer: stop once the validation CER is at most this; null: never.
+        seed: seed of the initial weights, the batch order, dropout and augmentation.
+        device: "auto" (CUDA when available, else the CPU), "cuda" or "cpu".
+        amp: mixed precision on CUDA (bfloat16 where supported, else float16); ignored on the CPU.
+        threads: PyTorch's CPU threads; 0: PyTorch's default.
+        resume: a ``last.pt`` to continue exactly where its run stopped (weights, optimizer, step, RNG).
+        overwrite: allow a run folder that already holds best.pt or last.pt, replacing them (without it such
+            a folder is refused unless resuming into it).
+        init_from: a checkpoint (or "default", the shipped model) whose weights, architecture and
+            preprocessing a new run starts from; characters new to its charset get new output rows.
+        log_every_steps: write the mean training loss and gradient norm to TensorBoard every this many steps.
+        num_val_images: validation lines shown in TensorBoard with their predictions at each validation.
+        max_bad_fraction: refuse to train when more than this fraction of the training or validation lines
+            are unusable (unreadable image, empty text, too narrow for its text).
+        max_nonfinite_steps: stop the run (exit status 1) after more than this many steps with a non-finite
+            loss or gradient (each is skipped).
+        ema_decay: > 0: validate and save an exponential moving average of the weights
+            (torch.optim.swa_utils, this decay per step) in best.pt/last.pt's "model"; the raw training
+            weights travel in last.pt for resuming.
+        checkpoint_every_steps: also write last.pt every this many steps; 0: only at validations.
+        val_every_steps: > 0: also validate every this many steps within an epoch (long epochs): each
+            validation logs, may write best.pt and stop at ``target_cer``, and writes last.pt; the plateau
+            schedule and early stopping still count epochs (an epoch is bad when no validation in it
+            improved). 0: only at each epoch's end.
+        progress: show a progress bar (on a terminal only).
+    """
 
     out_dir: str = "runs/default"
     max_epochs: int = 30
@@ -157,27 +274,30 @@ class TrainConfig:
     amp: bool = True
     threads: int = 0
     resume: str | None = None
-    # A run folder that already holds best.pt or last.pt is refused unless resuming or told to overwrite.
     overwrite: bool = False
     init_from: str | None = None
     log_every_steps: int = 20
     num_val_images: int = 16
     max_bad_fraction: float = 0.05
     max_nonfinite_steps: int = 20
-    # > 0: validate and save an exponential moving average of the weights (torch.optim.swa_utils, this decay
-    # per step) in best.pt/last.pt's "model"; the raw training weights travel in last.pt for resuming.
     ema_decay: float = 0.0
     checkpoint_every_steps: int = 0
-    # > 0: also validate every this many steps within an epoch (long epochs): each validation logs, may write
-    # best.pt and stop at train.target_cer, and writes last.pt; the plateau schedule and early stopping still
-    # count epochs (an epoch is bad when no validation in it improved). 0: only at each epoch's end.
     val_every_steps: int = 0
     progress: bool = True
 
 
 @dataclass
 class Config:
-    """The whole run."""
+    """The whole run.
+
+    Attributes:
+        data: the dataset, its preprocessing, augmentation and batching.
+        model: the network.
+        optim: the optimizer and learning-rate schedule.
+        decode: how CTC output becomes text (kept with the run's config; training validates with greedy
+            decoding whatever it says).
+        train: the training loop.
+    """
 
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)

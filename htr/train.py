@@ -650,6 +650,10 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 def main() -> None:
     """``python -m htr.train [overrides]``: Hydra's message for a bad override comes with htr's hint."""
+    if {"-h", "--help"} & set(sys.argv[1:]):  # every config key explained (htr.config_help), not Hydra's YAML dump
+        from htr.config_help import main as config_help
+
+        sys.exit(config_help(sys.argv[1:]))
     problem = run_dir_problem(sys.argv[1:])
     if problem:
         print(f"htr: {problem}", file=sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -87,3 +88,27 @@ def test_typo_in_config_fails_at_start(tmp_path):
 def test_conf_dir_is_visible_at_top_level():
     assert (REPO / "conf" / "config.yaml").is_file()
     assert Path(REPO / "conf").resolve() == CONF.resolve()
+
+
+@pytest.mark.parametrize(("override", "expected"), [
+    ("data=folder", "data=folder needs data.root=FOLDER, the folder whose train/ and val/"),
+    ("data=iam", "data=iam needs data.root=FOLDER, the IAM folder"),
+    ("data.root=", "data=synthetic needs data.root=PATH, a lines.tsv"),
+])  # fmt: skip
+def test_a_data_group_without_its_root_says_to_set_it(override, expected):
+    from htr.config import Config, structured
+    from htr.data.sources import load_split
+    from htr.errors import HTRError
+
+    cfg = structured(Config, compose_config([override, "train.out_dir=/tmp/x"]))
+    with pytest.raises(HTRError, match=re.escape(expected)):
+        load_split(cfg.data, "train")
+
+
+def test_train_data_folder_without_root_is_one_sentence(tmp_path):
+    p = _run("htr.train", "data=folder", f"hydra.run.dir={tmp_path}", check=False)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert p.stderr.strip().splitlines() == [
+        "htr: data=folder needs data.root=FOLDER, the folder whose train/ and val/ sub-folders hold image + .gt.txt "
+        "pairs"
+    ]

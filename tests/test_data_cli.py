@@ -16,9 +16,10 @@ from htr.checkpoint import save_checkpoint
 from htr.cli import run
 from htr.config import ModelConfig
 from htr.data.__main__ import main
-from htr.data.convert import assign_splits, convert
+from htr.data.convert import convert
 from htr.data.pages import read_pages
 from htr.data.readers import read_iam, read_tsv
+from htr.data.splits import assign_splits
 from htr.errors import HTRError
 from htr.model.crnn import CRNN
 from htr.preprocess.pipeline import PreprocessConfig
@@ -115,6 +116,74 @@ def test_convert_refuses_a_non_empty_output(tmp_path: Path, capsys: pytest.Captu
     assert main(["convert", str(FIXTURES / "tsv"), str(tmp_path / "out"), "--overwrite"]) == 0
     assert not (tmp_path / "out" / "keep.txt").exists() and (tmp_path / "out" / "lines.tsv").is_file()
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def _pages_with_two_bad(folder: Path) -> Path:
+    """The fixture pages plus two that fail: one whose image is missing, one whose last line lies outside the
+    page (its first two crops are written before the error)."""
+    shutil.copytree(FIXTURES / "page", folder)
+    xml = (folder / "p2019.xml").read_text(encoding="utf-8")
+    (folder / "p2019gone.xml").write_text(xml.replace('imageFilename="page.png"', 'imageFilename="gone.png"'))
+    outside = xml.replace('points="75,116 330,116 330,158 75,158"', 'points="600,200 700,200 700,260 600,260"')
+    (folder / "p2019out.xml").write_text(outside, encoding="utf-8")
+    return folder
+
+
+def test_convert_leaves_out_the_pages_it_cannot_read(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    src = _pages_with_two_bad(tmp_path / "src")
+    assert main(["convert", str(src), str(tmp_path / "out")]) == 1  # 1: not all done
+    back = read_tsv(tmp_path / "out" / "lines.tsv")
+    good = read_pages(FIXTURES / "page", cache_dir=tmp_path / "crops")
+    assert [(s.id, s.text) for s in back] == [(s.id, s.text) for s in good]
+    # no crop of a page left out stays behind (p2019out's first two lines were cut before its error)
+    assert sorted(p.name for p in (tmp_path / "out" / "lines").iterdir()) == sorted(s.image.name for s in back)
+    rows = (tmp_path / "out" / "left_out.tsv").read_text(encoding="utf-8").splitlines()
+    assert rows[0] == "kind\tname\treason" and len(rows) == 3
+    reasons = dict(row.split("\t", 2)[1:] for row in rows[1:])
+    assert sorted(reasons) == ["p2019gone.xml", "p2019out.xml"]
+    assert "gone.png" in reasons["p2019gone.xml"] and "'l3'" in reasons["p2019out.xml"]
+    err = capsys.readouterr().err
+    assert "left out 2 pages" in err and str(tmp_path / "out" / "left_out.tsv") in err and "p2019gone.xml" in err
+
+
+def test_convert_leaves_out_pages_in_split_folders(tmp_path: Path) -> None:
+    pages = _pages_with_two_bad(tmp_path / "pages")
+    for split, names in (("train", ["p2013.xml"]), ("val", ["p2019.xml", "p2019gone.xml"])):
+        (tmp_path / "src" / split).mkdir(parents=True)
+        for name in [*names, "page.png"]:
+            shutil.copy(pages / name, tmp_path / "src" / split / name)
+    result = convert(tmp_path / "src", tmp_path / "out")
+    assert [(x.kind, x.name) for x in result.left_out] == [("page", "val/p2019gone.xml")]
+    back = read_tsv(tmp_path / "out" / "lines.tsv")
+    assert {s.id.split("_")[0]: s.split for s in back} == {"p2013": "train", "p2019": "val"}
+    assert sorted(p.name for p in (tmp_path / "out" / "lines").iterdir()) == sorted(s.image.name for s in back)
+
+
+def test_convert_with_no_usable_page_does_nothing(tmp_path: Path) -> None:
+    src = _pages_with_two_bad(tmp_path / "src")
+    for name in ("p2013.xml", "p2019.xml"):
+        (src / name).unlink()
+    with pytest.raises(HTRError, match=r"none of its 2 pages could be converted; the first: .*p2019gone.xml"):
+        main(["convert", str(src), str(tmp_path / "out")])
+    with pytest.raises(HTRError, match=r"p2019gone.xml: page image 'gone.png' not found"):  # one page: its error
+        main(["convert", str(src / "p2019gone.xml"), str(tmp_path / "out")])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]  # no output, no temporary folder
+
+
+def test_convert_leaves_out_lines_whose_image_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    shutil.copytree(FIXTURES / "tsv", tmp_path / "src")
+    every = read_tsv(tmp_path / "src" / "lines.tsv")
+    every[0].image.unlink()
+    assert main(["convert", str(tmp_path / "src"), str(tmp_path / "out")]) == 1
+    assert [s.id for s in read_tsv(tmp_path / "out" / "lines.tsv")] == [s.id for s in every[1:]]
+    rows = (tmp_path / "out" / "left_out.tsv").read_text(encoding="utf-8").splitlines()
+    assert len(rows) == 2 and rows[1].startswith(f"line\t{every[0].id}\t{every[0].image}: ")
+    assert "left out 1 line;" in capsys.readouterr().err
+    for s in every[1:]:
+        s.image.unlink()
+    with pytest.raises(HTRError, match=f"none of its 3 lines could be converted; the first: .*{every[0].id}.png"):
+        main(["convert", str(tmp_path / "src"), str(tmp_path / "out2")])
+    assert not (tmp_path / "out2").exists()
 
 
 # ------------------------------------------------------------------------------------------------ check

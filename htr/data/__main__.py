@@ -2,7 +2,9 @@
 
 ``convert`` writes any dataset htr reads (a folder of page images with PAGE/ALTO XML, an IAM ``lines.txt``
 or folder, a manifest, pairs) as ``OUT_DIR/lines/<id>.png`` + ``OUT_DIR/lines.tsv``, keeping the source's
-splits or making writer-aware ones with ``--split-by-writer VAL TEST``.
+splits or making writer-aware ones with ``--split-by-writer VAL TEST``. Pages and lines that cannot be converted
+(a missing page image, say) are left out and listed in ``OUT_DIR/left_out.tsv``; the exit status is then 1 (2
+when nothing could be converted).
 
 ``check`` decodes every image and reports unreadable images, empty texts, duplicate ids, characters outside a
 charset, lines too narrow for their text at the model's downsampling and extreme sizes. Exit status: 0 when
@@ -13,6 +15,7 @@ be read at all.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 from htr.cli import run
@@ -60,7 +63,9 @@ def _convert(args: argparse.Namespace) -> int:
     result = convert(args.src, args.out_dir, fractions, seed=args.seed, overwrite=args.overwrite)
     print(result.summary())
     print(f"took {time.perf_counter() - start:.1f} s")
-    return 0
+    for row in result.left_out_summary() if result.left_out else []:
+        print(f"htr: {row}", file=sys.stderr)
+    return 1 if result.left_out else 0  # 1: not all done (README "Exit codes")
 
 
 def _check(args: argparse.Namespace) -> int:

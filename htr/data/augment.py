@@ -44,8 +44,9 @@ class AugmentConfig:
         p_affine: probability of the affine warp (stretch, rotation, shear, scale, translation, drawn
             together).
         rotate_deg: rotation angle drawn in [-rotate_deg, rotate_deg] degrees (positive: clockwise as
-            displayed, the line's right end goes down) ...
-        rotate_max_end_shift: ... and at most the angle that moves the line's ends up or down by this
+            displayed, the line's right end goes down), and at most the angle ``rotate_max_end_shift``
+            allows.
+        rotate_max_end_shift: the rotation is at most the angle that moves the line's ends up or down by this
             fraction of the height (long lines rotate less: the preprocessing deskews them).
         shear_deg: horizontal shear in [-shear_deg, shear_deg] degrees (positive: the tops of the strokes
             move right, as in italics).

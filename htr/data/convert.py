@@ -4,28 +4,35 @@ The output is ``OUT_DIR/lines/<id>.png`` plus ``OUT_DIR/lines.tsv`` (``id image 
 a temporary sibling folder and renamed into place at the end, so an interrupted conversion leaves nothing
 half-written. Splits are kept from the source, or made writer-aware: whole writers (whole pages, or IAM forms,
 when writers are unknown) go to one split.
+
+A page that cannot be used (a missing or damaged page image, unreadable XML, bad coordinates) or a line whose
+image cannot be read is left out, not the whole conversion: the rest is written, and the pages and lines left
+out are listed with the reason in ``OUT_DIR/left_out.tsv`` (:data:`LEFT_OUT_FILE`). Only when nothing at all
+can be converted does :func:`convert` raise.
 """
 
 from __future__ import annotations
 
 import os
-import random
 import shutil
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from htr.data.pages import iter_pages, page_xml_files, safe_name
 from htr.data.readers import _find_iam_lines, _find_split_file, read_dataset, read_iam
 from htr.data.samples import Sample
-from htr.errors import DataError, HTRError
+from htr.data.splits import assign_splits
+from htr.errors import DataError, HTRError, ImageError
 from htr.imageio import load_image
 from htr.progress import progress
 
 #: Sub-folders read as splits when a source folder holds nothing else readable (pairs or page folders).
 SPLIT_NAMES = ("train", "val", "valid", "validation", "dev", "test")
 TSV_HEADER = "id\timage\ttext\twriter\tsplit"
+#: The list of pages and lines left out, in OUT_DIR (written only when there are some).
+LEFT_OUT_FILE = "left_out.tsv"
 #: Progress bars are shown (on a terminal) from this many lines on.
 PROGRESS_FROM = 200
 
@@ -38,24 +45,83 @@ class SourceLine:
     group: str
 
 
-def read_source(src: str | Path, lines_dir: Path) -> list[SourceLine]:
-    """Samples of ``src`` with their split groups. Page crops are written straight into ``lines_dir``."""
+@dataclass(frozen=True)
+class LeftOut:
+    """A page or line the conversion passed over: ``kind`` "page" (``name``: its XML, relative to the source
+    folder) or "line" (``name``: its id), and why (one sentence)."""
+
+    kind: str
+    name: str
+    reason: str
+
+
+def read_source(src: str | Path, lines_dir: Path, left_out: list[LeftOut] | None = None) -> list[SourceLine]:
+    """Samples of ``src`` with their split groups. Page crops are written straight into ``lines_dir``.
+
+    With ``left_out``, pages that cannot be used are appended to it and passed over (see :func:`iter_pages`),
+    unless no line at all is left.
+    """
     src = Path(src)
     if not src.exists():
         raise DataError("source does not exist", src)
+    failed: list[tuple[Path, DataError]] | None = [] if left_out is not None else None
     if (src.is_file() and src.suffix.lower() == ".xml") or (
         src.is_dir() and not _is_manifest_or_iam(src) and page_xml_files(src)
     ):
-        return [
-            SourceLine(s, s.writer or f"page:{doc.xml.stem}")
-            for doc, samples in iter_pages(src, cache_dir=lines_dir)
-            for s in samples
-        ]
-    if src.is_dir() and not _is_manifest_or_iam(src) and _split_folders(src):
-        return [SourceLine(s, s.writer or s.id) for name in _split_folders(src) for s in read_dataset(src, name)]
-    if _is_iam(src):
+        lines = _page_lines(src, lines_dir, failed)
+    elif src.is_dir() and not _is_manifest_or_iam(src) and _split_folders(src):
+        lines = [line for name in _split_folders(src) for line in _split_lines(src, name, lines_dir, failed)]
+    elif _is_iam(src):
         return [SourceLine(s, s.writer or f"form:{s.id.rsplit('-', 1)[0]}") for s in _read_iam_with_splits(src)]
-    return [SourceLine(s, s.writer or s.id) for s in read_dataset(src)]
+    else:
+        return [SourceLine(s, s.writer or s.id) for s in read_dataset(src)]
+    if failed and left_out is not None:
+        _leave_out_pages(src, lines, failed, lines_dir, left_out)
+    return lines
+
+
+def _page_lines(src: Path, lines_dir: Path, failed: list[tuple[Path, DataError]] | None) -> list[SourceLine]:
+    """The lines of a page folder or XML, grouped by writer, else by page; pages that fail go to ``failed``
+    (when it is a list) instead of raising."""
+    return [
+        SourceLine(s, s.writer or f"page:{doc.xml.stem}")
+        for doc, samples in iter_pages(src, cache_dir=lines_dir, left_out=failed)
+        for s in samples
+    ]
+
+
+def _split_lines(
+    src: Path, name: str, lines_dir: Path, failed: list[tuple[Path, DataError]] | None
+) -> list[SourceLine]:
+    """The lines of the split sub-folder ``name``: pages (as :func:`_page_lines`) or pairs."""
+    if page_xml_files(src / name):
+        return [SourceLine(replace(line.sample, split=name), line.group) for line in _page_lines(src / name,
+                lines_dir, failed)]  # fmt: skip
+    return [SourceLine(s, s.writer or s.id) for s in read_dataset(src, name)]
+
+
+def _leave_out_pages(
+    src: Path, lines: list[SourceLine], failed: list[tuple[Path, DataError]], lines_dir: Path, left_out: list[LeftOut]
+) -> None:
+    """List the pages that failed in ``left_out`` and remove the crops they wrote before their error; with no
+    line left, raise instead (the page's own error when there was one page)."""
+    if not lines:
+        if len(failed) == 1:
+            raise failed[0][1]
+        raise DataError(f"none of its {len(failed)} pages could be converted; the first: {failed[0][1]}", src)
+    folder = src if src.is_dir() else src.parent
+    left_out += [LeftOut("page", str(xml.relative_to(folder)), _reason(e, xml)) for xml, e in failed]
+    keep = {line.sample.image.name for line in lines}
+    for crop in lines_dir.iterdir():
+        if crop.name not in keep:
+            crop.unlink()
+
+
+def _reason(error: HTRError, name: Path) -> str:
+    """The error's sentence without the leading file name that the left-out list shows in its own column."""
+    text = str(error)
+    prefix = f"{name}: "
+    return " ".join((text[len(prefix) :] if text.startswith(prefix) else text).split())
 
 
 def _is_iam(src: Path) -> bool:
@@ -89,45 +155,29 @@ def _read_iam_with_splits(src: Path) -> list[Sample]:
     return [replace(s, split=split_of.get(s.id)) for s in samples]
 
 
-def assign_splits(sizes: dict[str, int], val_fraction: float, test_fraction: float, seed: int = 0) -> dict[str, str]:
-    """Map each group to ``train``, ``val`` or ``test`` so that about the given fractions of lines (``sizes``
-    counts each group's lines) go to val and test, never splitting a group.
-
-    Groups are shuffled with ``seed`` (from sorted order, so the result is deterministic) and each goes to the
-    split furthest below its target number of lines. Each split with a positive fraction gets at least one
-    group, and train always keeps one.
-    """
-    if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
-        raise HTRError(f"split fractions val={val_fraction}, test={test_fraction} must be >= 0 with a sum below 1")
-    wanted = ["train"] + [name for name, f in (("val", val_fraction), ("test", test_fraction)) if f > 0]
-    if len(sizes) < len(wanted):
-        raise HTRError(f"only {len(sizes)} writer/page group(s), too few to fill the {', '.join(wanted)} splits")
-    total = sum(sizes.values())
-    target = {"val": val_fraction * total, "test": test_fraction * total}
-    target["train"] = total - target["val"] - target["test"]
-    groups = sorted(sizes)
-    random.Random(seed).shuffle(groups)
-    count = Counter({name: 0 for name in wanted})
-    members: dict[str, list[str]] = {name: [] for name in wanted}
-    for g in groups:
-        name = max(wanted, key=lambda n: (target[n] - count[n], -wanted.index(n)))
-        members[name].append(g)
-        count[name] += sizes[g]
-    for name in wanted[1:]:  # a requested split left empty takes train's smallest group
-        if not members[name]:
-            smallest = min(members["train"], key=lambda g: (sizes[g], g))
-            members["train"].remove(smallest)
-            members[name].append(smallest)
-    return {g: name for name, gs in members.items() for g in gs}
-
-
 @dataclass
 class ConvertResult:
-    """What :func:`convert` wrote: the manifest and the number of lines and groups per split."""
+    """What :func:`convert` wrote: the manifest, the number of lines and groups per split, and what it left
+    out (listed in ``left_out_file`` when not empty)."""
 
     manifest: Path
     lines: Counter[str]
     groups: Counter[str]
+    left_out: list[LeftOut] = field(default_factory=list)
+
+    @property
+    def left_out_file(self) -> Path:
+        return self.manifest.parent / LEFT_OUT_FILE
+
+    def left_out_summary(self, shown: int = 10) -> list[str]:
+        """For stderr: the first ``shown`` pages/lines left out and why, then where the full list is."""
+        rows = [f"left out {x.kind} {x.name}: {x.reason}" for x in self.left_out[:shown]]
+        if len(self.left_out) > shown:
+            rows.append(f"... and {len(self.left_out) - shown} more")
+        kinds = Counter(x.kind for x in self.left_out)
+        counts = " and ".join(f"{n} {kind}{'s' if n > 1 else ''}" for kind, n in sorted(kinds.items(), reverse=True))
+        rows.append(f"left out {counts}; the list with the reasons is in {self.left_out_file}")
+        return rows
 
     def summary(self) -> str:
         """One line per split: lines and writer/page groups."""
@@ -159,9 +209,10 @@ def convert(
         raise HTRError("output folder exists and is not empty; pass --overwrite to replace it", out_dir)
     tmp = out_dir.with_name(f".{out_dir.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
+    left_out: list[LeftOut] = []
     try:
         (tmp / "lines").mkdir(parents=True)
-        lines = read_source(src, tmp / "lines")
+        lines = read_source(src, tmp / "lines", left_out)
         if not lines:
             raise DataError("source holds no lines", src)
         _check_ids(lines, Path(src))
@@ -169,12 +220,18 @@ def convert(
             sizes = Counter(line.group for line in lines)
             split_of = assign_splits(dict(sizes), *split_fractions, seed=seed)
             lines = [SourceLine(replace(line.sample, split=split_of[line.group]), line.group) for line in lines]
-        rows = _write_images(lines, tmp / "lines")
+        written, rows = _write_images(lines, tmp / "lines", left_out)
+        if not written:
+            first = left_out[-len(lines)].reason
+            raise DataError(f"none of its {len(lines)} lines could be converted; the first: {first}", src)
+        lines = written
         _write_manifest(tmp / "lines.tsv", rows)
+        if left_out:
+            _write_left_out(tmp / LEFT_OUT_FILE, left_out)
         _replace_folder(tmp, out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    result = ConvertResult(out_dir / "lines.tsv", Counter(), Counter())
+    result = ConvertResult(out_dir / "lines.tsv", Counter(), Counter(), left_out)
     seen_groups: set[tuple[str, str]] = set()
     for line in lines:
         split = line.sample.split or ""
@@ -194,22 +251,29 @@ def _check_ids(lines: list[SourceLine], src: Path) -> None:
         raise DataError(f"{len(repeated)} id(s) occur more than once: {shown}", src)
 
 
-def _write_images(lines: list[SourceLine], folder: Path) -> list[list[str]]:
+def _write_images(
+    lines: list[SourceLine], folder: Path, left_out: list[LeftOut]
+) -> tuple[list[SourceLine], list[list[str]]]:
     """Put each line's image in ``folder`` as ``<id>.png`` (PNG files copied, others re-encoded as gray PNG);
-    return the manifest rows."""
-    rows = []
+    return the lines written and their manifest rows. A line whose image cannot be read goes to ``left_out``."""
+    done, rows = [], []
     disable = True if len(lines) < PROGRESS_FROM else None  # None: tqdm shows the bar only on a terminal
     for line in progress(lines, desc="images", unit="line", disable=disable, leave=False):
         s = line.sample
         name = f"{safe_name(s.id)}.png"
         dest = folder / name
-        if Path(os.path.abspath(s.image)) != dest:
-            if s.image.suffix.lower() == ".png" and s.image.is_file():
-                shutil.copyfile(s.image, dest)
-            else:
-                load_image(s.image).save(dest, format="PNG")
+        try:
+            if Path(os.path.abspath(s.image)) != dest:
+                if s.image.suffix.lower() == ".png" and s.image.is_file():
+                    shutil.copyfile(s.image, dest)
+                else:
+                    load_image(s.image).save(dest, format="PNG")
+        except ImageError as e:
+            left_out.append(LeftOut("line", s.id, " ".join(str(e).split())))
+            continue
+        done.append(line)
         rows.append([s.id, f"lines/{name}", s.text, s.writer or "", s.split or ""])
-    return rows
+    return done, rows
 
 
 def _write_manifest(path: Path, rows: Iterable[list[str]]) -> None:
@@ -221,6 +285,12 @@ def _write_manifest(path: Path, rows: Iterable[list[str]]) -> None:
             raise DataError(f"line {row[0]!r} has a tab or line break in {bad[0]!r}; it cannot go in a TSV", path)
         out.append("\t".join(row))
     path.write_text("\n".join(out) + "\n", encoding="utf-8")
+
+
+def _write_left_out(path: Path, left_out: list[LeftOut]) -> None:
+    """Write the pages and lines left out as a TSV: ``kind name reason`` (reasons hold no tab or line break)."""
+    rows = ["kind\tname\treason"] + [f"{x.kind}\t{' '.join(x.name.split())}\t{x.reason}" for x in left_out]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
 
 
 def _replace_folder(new: Path, dest: Path) -> None:

@@ -138,10 +138,18 @@ def default_cache_dir(folder: Path) -> Path:
 
 
 def iter_pages(
-    path: str | Path, cache_dir: str | Path | None = None, pad: int = 0
+    path: str | Path,
+    cache_dir: str | Path | None = None,
+    pad: int = 0,
+    left_out: list[tuple[Path, DataError]] | None = None,
 ) -> Iterator[tuple[PageDoc, list[Sample]]]:
     """For each PAGE/ALTO file of ``path`` (a folder or one XML file): the parsed page and its samples,
-    whose line crops are written (or found up to date) in the cache folder. See :func:`read_pages`."""
+    whose line crops are written (or found up to date) in the cache folder. See :func:`read_pages`.
+
+    With ``left_out`` (a list), a page that cannot be used (unreadable XML, a missing or damaged page image,
+    bad coordinates) is appended to it as ``(xml, error)`` and passed over instead of ending the iteration,
+    so that a conversion keeps the other pages; an error writing a crop still ends it (it would hit every page).
+    """
     path = Path(os.path.abspath(path))
     if not path.exists():
         raise DataError("page folder does not exist", path)
@@ -154,8 +162,15 @@ def iter_pages(
     except OSError as e:
         raise DataError(f"cannot create the line-image folder ({e.strerror})", cache) from None
     for xml in xmls:
-        doc = parse_page_file(xml)
-        yield doc, _page_samples(doc, cache, pad)
+        try:
+            doc = parse_page_file(xml)
+            samples = _page_samples(doc, cache, pad)
+        except DataError as e:
+            if left_out is None:
+                raise
+            left_out.append((xml, e))
+            continue
+        yield doc, samples
 
 
 def read_pages(path: str | Path, cache_dir: str | Path | None = None, pad: int = 0) -> list[Sample]:
@@ -217,7 +232,8 @@ def _save_png(image: Image.Image, path: Path) -> None:
         os.replace(tmp, path)
     except OSError as e:
         tmp.unlink(missing_ok=True)
-        raise DataError(f"cannot write the line image ({e.strerror or e})", path) from None
+        # Not a DataError: the output, not the page, is at fault (iter_pages's left_out must not take it).
+        raise HTRError(f"cannot write the line image ({e.strerror or e})", path) from None
 
 
 def read_page_dataset(path: Path, split: str | None = None) -> list[Sample] | None:

@@ -14,8 +14,23 @@ from htr.errors import DataError, HTRError
 GENERATORS = ("synthetic",)
 
 
+#: What ``data.root`` must name, for the data groups whose root has no default (``root: ""`` in their YAML).
+ROOT_NEEDED = {
+    "folder": "FOLDER, the folder whose train/ and val/ sub-folders hold image + .gt.txt pairs",
+    "iam": "FOLDER, the IAM folder with ascii/lines.txt (or lines.txt), lines/ and splits/",
+}
+
+
 def dataset_path(data_cfg) -> Path:  # noqa: ANN001 - DataConfig, imported lazily to avoid a cycle
-    """The dataset ``data.root`` names, generating it first when ``data.name`` is ``synthetic`` or ``mnist_lines``."""
+    """The dataset ``data.root`` names, generating it first when ``data.name`` is ``synthetic`` or ``mnist_lines``.
+
+    An empty root is refused here with what to set: the data groups without a sensible default (``data=folder``,
+    ``data=iam``) leave it empty, since a ``???`` in a group's YAML would not override the schema's default root
+    and the run would read the synthetic demo's folder instead.
+    """
+    if not str(data_cfg.root).strip():
+        what = ROOT_NEEDED.get(data_cfg.name, "PATH, a lines.tsv, an IAM folder, a page folder or a folder of pairs")
+        raise HTRError(f"data={data_cfg.name} needs data.root={what}")
     root = Path(data_cfg.root).expanduser()
     if data_cfg.name == "synthetic":
         return _synthetic(data_cfg, root)

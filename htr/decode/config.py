@@ -8,7 +8,21 @@ from typing import Optional  # noqa: UP035 - OmegaConf wants typing generics
 
 @dataclass
 class DecodeConfig:
-    """How CTC output becomes text: greedy, beam, or beam with an n-gram LM."""
+    """How CTC output becomes text: greedy, beam, or beam with an n-gram LM.
+
+    Attributes:
+        name: "greedy" (the most probable label per frame), "beam" (CTC beam search) or "beam_lm" (beam
+            search with the n-gram LM ``lm_path``).
+        backend: the beam-search engine: "flashlight" (flashlight-text) or "pyctcdecode".
+        beam_size: hypotheses kept at each frame.
+        beam_threshold: hypotheses and labels scoring more than this below a frame's best are pruned.
+        lm_path: the ARPA language model (from ``python -m htr.lm build``) for ``beam_lm``; tuned weights
+            saved next to it (``LM.json``) replace the three below where they are left at their defaults.
+        lm_weight: weight of the LM's log-probability against the model's.
+        word_insertion_penalty: score added at each word (each space for a character LM).
+        char_bonus: score added at each character (character LMs only).
+        lexicon: the word list of a word LM; null: the one found next to the LM.
+    """
 
     name: str = "greedy"
     backend: str = "flashlight"

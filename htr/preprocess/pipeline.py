@@ -20,7 +20,10 @@ _MIN_SHIFT = 0.5
 
 @dataclass
 class PreprocessConfig:
-    """Settings of :func:`preprocess_line` (a Hydra structured config: plain, simply typed fields).
+    """How each line image is normalized before the model sees it, in training and recognition.
+
+    The settings of :func:`preprocess_line` (a Hydra structured config: plain, simply typed fields); a
+    checkpoint keeps them, so recognition prepares lines as training did.
 
     Attributes:
         height: output height in pixels.
