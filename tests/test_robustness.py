@@ -43,8 +43,8 @@ from htr.config_check import config_hint
 from htr.data.lines import MIN_WIDTH, LineStore, preprocess_file
 from htr.data.samples import Sample
 from htr.errors import CheckpointError, DataError, HTRError, ImageError
-from htr.inference import load_model, recognize_lines
-from htr.model import CRNN
+from htr.inference import line_log_probs, load_model, recognize_lines
+from htr.model import CRNN, width_stride
 from htr.preprocess.pipeline import PreprocessConfig, preprocess_line
 from htr.train import train
 from htr.train_log import TrainLogger
@@ -276,11 +276,17 @@ def test_recognize_reads_the_good_images_and_names_each_bad_one(tmp_path: Path, 
 
 @pytest.mark.slow
 def test_a_30000_pixel_line_is_recognized(tmp_path: Path, tiny_ckpt: Path) -> None:
-    """The model takes the very long line whole (a few seconds of LSTM on the CPU)."""
+    """The model takes the very long line whole (a few seconds of LSTM on the CPU): one frame per width stride of
+    its columns, and it reads the same alone as in a batch beside a short line (padding changes nothing)."""
     _wide(tmp_path / "long.png")
     loaded = load_model(tiny_ckpt)
-    [hyp] = recognize_lines(loaded, [preprocess_file(tmp_path / "long.png", loaded.preprocess)])
-    assert isinstance(hyp.text, str)
+    long = preprocess_file(tmp_path / "long.png", loaded.preprocess)
+    short = long[:, :200].copy()
+    [alone] = line_log_probs(loaded, [long])
+    assert alone.shape[0] == long.shape[1] // width_stride(loaded.model.cfg)
+    assert np.allclose(line_log_probs(loaded, [short, long])[1], alone, atol=1e-4)
+    [hyp] = recognize_lines(loaded, [long])
+    assert len(hyp.char_confidences) == len(hyp.text)
 
 
 # ------------------------------------------------------------------------------- property-based checks
