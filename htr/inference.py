@@ -10,7 +10,6 @@ PyTorch is imported only when the torch backend is used: importing it takes abou
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from htr.bundle import ModelBundle
 from htr.charset import Charset
-from htr.config import ModelConfig, structured
 from htr.decode import DecodeConfig, Hypothesis, make_decoder
 from htr.errors import CheckpointError, HTRError
 from htr.onnx_file import checked_bytes
@@ -42,12 +41,26 @@ class LoadedModel:
     """A model ready for inference with everything needed to feed it and read its output."""
 
     model: CRNN
-    charset: Charset
-    preprocess: PreprocessConfig
-    config: dict[str, Any]
+    bundle: ModelBundle
     path: Path
-    #: The SHA-256 recorded with the checkpoint's weights (:func:`htr.checkpoint.weights_sha256`), if any.
-    weights_sha256: str | None = None
+
+    @property
+    def charset(self) -> Charset:
+        return self.bundle.charset
+
+    @property
+    def preprocess(self) -> PreprocessConfig:
+        return self.bundle.preprocess
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The resolved config of the run that trained the model."""
+        return self.bundle.config
+
+    @property
+    def weights_sha256(self) -> str | None:
+        """The SHA-256 recorded with the checkpoint's weights (:func:`htr.checkpoint.weights_sha256`), if any."""
+        return self.bundle.weights_sha256
 
     def log_probs(self, images: np.ndarray | torch.Tensor, widths: np.ndarray | torch.Tensor) -> list[np.ndarray]:
         """Per-line log-probabilities, each (T_i, C) float32, for a padded batch (see :func:`lines_to_batch`)."""
@@ -91,12 +104,8 @@ class OnnxModel:
             self.session = ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime's errors derive from Exception only
             raise CheckpointError(f"not a readable ONNX model ({str(e).splitlines()[0]})", self.path) from None
-        try:
-            self.charset = Charset(json.loads(meta["charset"]))
-            self.preprocess: PreprocessConfig = structured(PreprocessConfig, json.loads(meta["preprocess"]))
-            self.config: dict[str, Any] = {"model": json.loads(meta.get("model", "{}"))}
-        except (KeyError, ValueError, TypeError) as e:
-            raise CheckpointError(f"not an ONNX model exported by htr (metadata: {e})", self.path) from None
+        self.bundle = ModelBundle.from_onnx_metadata(meta, self.path)
+        self.charset, self.preprocess, self.config = self.bundle.charset, self.bundle.preprocess, self.bundle.config
 
     def log_probs(self, images: torch.Tensor | np.ndarray, widths: torch.Tensor | np.ndarray) -> list[np.ndarray]:
         """Per-line log-probabilities, each (T_i, C) float32, for a padded batch (see :func:`lines_to_batch`)."""
@@ -158,12 +167,9 @@ def load_torch(path: Path, device: str | torch.device = "cpu") -> LoadedModel:
     from htr.model import CRNN
 
     ckpt = load_checkpoint(path)
+    bundle = ModelBundle.from_checkpoint(ckpt, path)
     try:
-        config = ckpt["config"]
-        model_cfg = structured(ModelConfig, config["model"])
-        pre_cfg = structured(PreprocessConfig, ckpt["preprocess"])
-        charset = Charset(ckpt["charset"])
-        model = CRNN(model_cfg, len(charset))
+        model = CRNN(bundle.model, len(bundle.charset))
         model.load_state_dict(ckpt["model"])
     except (KeyError, RuntimeError, ValueError) as e:
         raise CheckpointError(
@@ -173,7 +179,7 @@ def load_torch(path: Path, device: str | torch.device = "cpu") -> LoadedModel:
         model.to(device).eval()
     except (RuntimeError, AssertionError, ValueError) as e:  # no CUDA, no such device, a malformed name
         raise HTRError(f"cannot run the model on device {str(device)!r} ({str(e).splitlines()[0]})") from None
-    return LoadedModel(model, charset, pre_cfg, config, Path(path), ckpt.get("weights_sha256"))
+    return LoadedModel(model, bundle, Path(path))
 
 
 def lines_to_batch(arrays: Sequence[np.ndarray]) -> dict[str, np.ndarray]:

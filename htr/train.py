@@ -13,7 +13,6 @@ import contextlib
 import signal
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -189,9 +188,7 @@ def checkpoint(run: Run, name: str) -> Path:
         {
             "model": run.eval_model.state_dict(),
             **({"train_model": run.model.state_dict()} if ema is not None else {}),
-            "charset": run.charset.chars,
-            "config": run.resolved,
-            "preprocess": asdict(run.cfg.data.preprocess),
+            **run.bundle.checkpoint_entries(),
             "optimizer": run.optimizer.state_dict(),
             "scheduler": run.scheduler.state_dict() if run.scheduler is not None else {},
             "scaler": run.scaler.state_dict(),

@@ -24,9 +24,10 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 
+from htr.bundle import ModelBundle
 from htr.charset import Charset
 from htr.checkpoint import copy_checkpoint, load_checkpoint, remove_stale_temporaries, set_rng_state
-from htr.config import Config, structured
+from htr.config import Config
 from htr.data.augment import build_augmenter
 from htr.data.dataset import BucketBatchSampler, LineDataset, SkipReport, build_dataset, collate, ctc_min_frames
 from htr.data.lines import LineStore
@@ -68,7 +69,7 @@ class Run:
     val_weights: dict[str, float]
     decoder: GreedyDecoder
     logger: TrainLogger
-    resolved: dict[str, Any]  # the config as saved in checkpoints
+    bundle: ModelBundle  # what checkpoints say about the model besides its weights
     state: dict[str, Any]
     start_time: float = 0.0
     validated_at: int = -1  # the step of the last mid-epoch validation
@@ -107,11 +108,11 @@ def setup_run(cfg: Config) -> Run:
         torch.set_num_threads(cfg.train.threads)
     torch.manual_seed(cfg.train.seed)
     _check_run_settings(cfg, out_dir)
-    resume, init, init_path = _starting_point(cfg)
+    resume, init, init_path, source = _starting_point(cfg)
     charset, train_ds, val_ds, train_report, val_report = _datasets(
         cfg,
-        Charset(resume["charset"]) if resume else None,
-        Charset(init["charset"]) if init else None,
+        source.charset if source and resume else None,
+        source.charset if source and init else None,
         width_stride(cfg.model), rank, world, say,
     )  # fmt: skip
     model = CRNN(cfg.model, len(charset))
@@ -147,7 +148,10 @@ def setup_run(cfg: Config) -> Run:
         {smp.id: smp.source for smp in val_ds.samples} if cfg.data.sources else None,
         {src.name: src.val_weight for src in cfg.data.sources}, GreedyDecoder(charset.labels),
         TrainLogger(out_dir, cfg, val_ds, enabled=rank == 0),
-        OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True), state,
+        ModelBundle.for_training(
+            charset, OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True), cfg.data.preprocess
+        ),
+        state,
     )  # fmt: skip
 
 
@@ -159,9 +163,9 @@ def show_augmentations(run: Run) -> None:
         run.logger.augmentation_grid([run.train_ds[k]["image"] for k in list(spread)[:16]], run.state["step"])
 
 
-def _starting_point(cfg: Config) -> tuple[dict | None, dict | None, str | None]:
-    """The checkpoints of ``train.resume`` and ``train.init_from`` (loaded), and the latter's path; sets
-    ``cfg.model`` and ``cfg.data.preprocess`` to the checkpoint's, whatever the config said."""
+def _starting_point(cfg: Config) -> tuple[dict | None, dict | None, str | None, ModelBundle | None]:
+    """The checkpoints of ``train.resume`` and ``train.init_from`` (loaded), the latter's path, and the bundle of
+    the one used; sets ``cfg.model`` and ``cfg.data.preprocess`` to its, whatever the config said."""
     resume = load_checkpoint(resolve_checkpoint(cfg.train.resume)) if cfg.train.resume else None
     if resume is not None and not {"optimizer", "state", "rng"} <= resume.keys():
         raise HTRError(
@@ -170,11 +174,16 @@ def _starting_point(cfg: Config) -> tuple[dict | None, dict | None, str | None]:
         )
     init_path = str(resolve_checkpoint(cfg.train.init_from)) if cfg.train.init_from and not resume else None
     init = load_checkpoint(init_path) if init_path else None
-    source = resume if resume is not None else init
-    if source is not None:
-        cfg.model = structured(type(cfg.model), source["config"]["model"])
-        cfg.data.preprocess = structured(type(cfg.data.preprocess), source["preprocess"])
-    return resume, init, init_path
+    ckpt = resume if resume is not None else init
+    bundle = ModelBundle.from_checkpoint(ckpt, init_path or resolve_checkpoint(cfg.train.resume)) if ckpt else None
+    if bundle is not None:
+        cfg.model, cfg.data.preprocess = bundle.model, bundle.preprocess
+    if cfg.data.preprocess.height != cfg.model.height:
+        raise HTRError(
+            f"data.preprocess.height={cfg.data.preprocess.height} differs from model.height={cfg.model.height}; "
+            "lines must be scaled to the model's input height (leave data.preprocess.height unset to follow it)"
+        )
+    return resume, init, init_path, bundle
 
 
 def _restore(

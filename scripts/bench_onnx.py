@@ -27,6 +27,7 @@ from omegaconf import OmegaConf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from htr.bundle import ModelBundle  # noqa: E402
 from htr.charset import Charset  # noqa: E402
 from htr.config import (
     ModelConfig,  # noqa: E402
@@ -80,7 +81,8 @@ def bench(
     torch.manual_seed(seed)
     cfg = structured(ModelConfig, OmegaConf.load(CONF / f"{model}.yaml"))
     charset = Charset(list(string.printable[:94] + " "))
-    loaded = LoadedModel(CRNN(cfg, len(charset)).eval(), charset, PreprocessConfig(height=cfg.height), {}, Path(model))
+    bundle = ModelBundle(charset, cfg, PreprocessConfig(height=cfg.height))
+    loaded = LoadedModel(CRNN(cfg, len(charset)).eval(), bundle, Path(model))
     backends = {"torch": loaded, "onnxruntime": OnnxModel(to_onnx(loaded).SerializeToString(), threads=threads)}
     arrays = random_lines(lines, cfg.height, widths, seed)
     rows = []

@@ -112,6 +112,7 @@ def bench_recognize(model: str, n_lines: int, batch_size: int, include_preproces
     """Recognition lines/s (greedy), optionally counting image loading and preprocessing."""
     import torch
 
+    from htr.bundle import ModelBundle
     from htr.charset import Charset
     from htr.data.lines import preprocess_file
     from htr.decode import DecodeConfig
@@ -123,7 +124,7 @@ def bench_recognize(model: str, n_lines: int, batch_size: int, include_preproces
     samples, source = _samples(n_lines, "test")
     charset = Charset.from_texts(s.text for s in samples)
     pre = PreprocessConfig(height=mcfg.height)
-    loaded = LoadedModel(CRNN(mcfg, len(charset)).eval(), charset, pre, {}, Path("random"))
+    loaded = LoadedModel(CRNN(mcfg, len(charset)).eval(), ModelBundle(charset, mcfg, pre), Path("random"))
     arrays = None if include_preprocess else [_store(samples, mcfg.height)[i] for i in range(len(samples))]
     recognize_lines(loaded, [preprocess_file(samples[0].image, pre)], DecodeConfig(), 1)  # warm-up
     t0 = time.perf_counter()

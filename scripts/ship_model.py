@@ -18,10 +18,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from htr.bundle import ModelBundle  # noqa: E402
 from htr.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from htr.export import cache_path, onnx_for_checkpoint  # noqa: E402
-
-KEEP = ("model", "charset", "config", "preprocess", "state")
 
 
 def main() -> None:
@@ -30,7 +29,9 @@ def main() -> None:
     dst = Path(sys.argv[2]) if len(sys.argv) > 2 else REPO / "htr" / "models" / "default.pt"
     ckpt = load_checkpoint(src)
     ckpt["model"] = {k: v.half() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
-    save_checkpoint(dst, {k: ckpt[k] for k in KEEP if k in ckpt})
+    # The weights, the model's description and the counters; the optimizer and RNG states are left out.
+    keep = {"model": ckpt["model"], **ModelBundle.from_checkpoint(ckpt, src).checkpoint_entries()}
+    save_checkpoint(dst, {**keep, **({"state": ckpt["state"]} if "state" in ckpt else {})})
     print(f"wrote {dst} ({dst.stat().st_size / 1e6:.1f} MB) from {src}")
     cache_path(dst).unlink(missing_ok=True)
     onnx = onnx_for_checkpoint(dst)
