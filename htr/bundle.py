@@ -83,6 +83,15 @@ class ModelBundle:
             raise CheckpointError(f"the checkpoint lacks the model settings ({_first_line(e)})", path) from None
         return bundle.checked(path)
 
+    @staticmethod
+    def charset_of(ckpt: dict[str, Any], path: str | Path) -> Charset:
+        """Only the charset of a loaded checkpoint (all that reading its labels needs), without the other
+        settings; :class:`CheckpointError` naming ``path`` if it has none."""
+        try:
+            return Charset(ckpt[_CHARSET])
+        except (KeyError, TypeError, ValueError) as e:
+            raise CheckpointError(f"the checkpoint has no charset ({_first_line(e)})", path) from None
+
     # ------------------------------------------------------------------------------------------ ONNX files
 
     def onnx_metadata(self, **provenance: Any) -> dict[str, str]:

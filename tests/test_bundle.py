@@ -54,6 +54,8 @@ def test_a_checkpoint_without_a_charset_is_one_clear_error(tmp_path: Path) -> No
     del ckpt["charset"]
     with pytest.raises(CheckpointError, match=r"^m\.pt: the checkpoint lacks the model settings \('charset'\)"):
         ModelBundle.from_checkpoint(ckpt, "m.pt")
+    with pytest.raises(CheckpointError, match=r"^m\.pt: the checkpoint has no charset"):
+        ModelBundle.charset_of(ckpt, "m.pt")
 
 
 def test_training_refuses_a_preprocessing_height_other_than_the_models(tmp_path: Path) -> None:

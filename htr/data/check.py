@@ -213,7 +213,7 @@ def load_charset(source: str | Path) -> tuple[Charset, str]:
         from htr.bundle import ModelBundle
         from htr.checkpoint import load_checkpoint
 
-        return ModelBundle.from_checkpoint(load_checkpoint(source), source).charset, f"checkpoint {source}"
+        return ModelBundle.charset_of(load_checkpoint(source), source), f"checkpoint {source}"
     samples = read_dataset(source)
     train = [s for s in samples if s.split == "train"]
     return Charset.from_texts(s.text for s in (train or samples)), f"{'train split of ' if train else ''}{source}"
