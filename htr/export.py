@@ -39,9 +39,9 @@ from htr import __version__
 from htr.bundle import onnx_provenance
 from htr.cli import run, writable_output
 from htr.errors import CheckpointError, HTRError
-from htr.inference import LoadedModel, OnnxModel, forward_log_probs, load_model
 from htr.model import CRNN
 from htr.onnx_file import CHECKSUM_KEY, read_metadata, stamped
+from htr.runtime import LoadedModel, OnnxModel, forward_log_probs, load_torch, resolve_checkpoint
 
 OPSET = 17
 INPUTS = ("images", "widths")
@@ -146,7 +146,7 @@ def export_checkpoint(checkpoint: str | Path) -> onnx.ModelProto:
     """The ONNX model of a PyTorch checkpoint; its metadata names the checkpoint file's SHA-256
     (``source_sha256``, what the cache is keyed on) and the SHA-256 its weights were saved with
     (``source_weights_sha256``, see :func:`htr.checkpoint.weights_sha256`)."""
-    loaded = load_model(checkpoint, backend="torch")
+    loaded = load_torch(resolve_checkpoint(checkpoint))
     return to_onnx(loaded, {"source_sha256": file_sha256(loaded.path), "source_weights_sha256": loaded.weights_sha256})
 
 

@@ -41,13 +41,11 @@ from htr.cli import add_backend_arg, add_decoder_args, decode_config, run
 from htr.data.lines import preprocess_image
 from htr.decode import make_decoder
 from htr.errors import HTRError, ImageError
-from htr.imageio import load_image
+from htr.imageio import IMAGE_SUFFIXES, load_image
 from htr.inference import LoadedModel, OnnxModel, load_model, physical_cores, recognize_lines
 from htr.outputs import FORMATS, Output, line_page
 from htr.page import PageResult, is_page_xml, page_lines, recognize_page
 from htr.progress import progress
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".gif", ".pgm", ".ppm"}
 
 
 def expand_inputs(args: list[str]) -> list[Path | ImageError]:

@@ -35,8 +35,8 @@ from htr.data.sources import epoch_shares, load_split, load_train_split
 from htr.decode import GreedyDecoder
 from htr.errors import CheckpointError, DataError, HTRError
 from htr.finetune import load_pretrained, union_charset
-from htr.inference import resolve_checkpoint
 from htr.model import CRNN, count_parameters, width_stride
+from htr.runtime import resolve_checkpoint
 from htr.train_log import TrainLogger
 
 

@@ -20,12 +20,10 @@ import multiprocessing as mp
 import os
 import platform
 import resource
-import sys
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 COPISTE = REPO.parent / "shared" / "data" / "copiste" / "lines.tsv"
 DATA = os.environ.get("HTR_BENCH_DATA")  # --data, passed to the isolated child processes
 

@@ -15,15 +15,13 @@ Written here because no library covers htr checkpoints; it is a few lines of ten
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from htr.bundle import ModelBundle
+from htr.checkpoint import load_checkpoint, save_checkpoint
+from htr.finetune import OUTPUT_LAYER
 
-from htr.bundle import ModelBundle  # noqa: E402
-from htr.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from htr.finetune import OUTPUT_LAYER  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def interpolate(base: dict, tuned: dict, alpha: float) -> dict:

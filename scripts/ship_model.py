@@ -15,12 +15,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from htr.bundle import ModelBundle
+from htr.checkpoint import load_checkpoint, save_checkpoint
+from htr.export import cache_path, onnx_for_checkpoint
 
-from htr.bundle import ModelBundle  # noqa: E402
-from htr.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from htr.export import cache_path, onnx_for_checkpoint  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
