@@ -88,7 +88,7 @@ def emit(bar: Any, text: str) -> None:
     bar.refresh()
 
 
-#: What the shipped model reads, for ``--help`` (details and how each figure was measured: htr/models/MODEL_CARD.md).
+#: What the shipped model reads, for ``--help`` (details, how each figure was measured: htr/pretrained/MODEL_CARD.md).
 DEFAULT_MODEL_NOTE = """\
 The default model reads handwritten French in the Latin script. It was trained on three French collections:
 Copiste d'un jour (modern Quebec French, about 200 writers), Peraire (one writer, faint pencil) and Poilus
@@ -96,7 +96,7 @@ Copiste d'un jour (modern Quebec French, about 200 writers), Peraire (one writer
 --lm default): Copiste 15.2% (12.4%), Peraire 42.1% (40.6%), Poilus 44.1% (40.3%). It has seen no real
 English handwriting. For English or any other hand, fine-tune it on lines of that hand:
   python -m htr.train data=copiste data.root=my/lines.tsv train.init_from=default
-Model card: htr/models/MODEL_CARD.md."""
+Model card: htr/pretrained/MODEL_CARD.md."""
 
 
 def main() -> int:

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from htr.model import CRNN
 
-DEFAULT_MODEL = Path(__file__).parent / "models" / "default.pt"
+DEFAULT_MODEL = Path(__file__).parent / "pretrained" / "default.pt"
 #: Its ONNX export (written by scripts/ship_model.py, the cache name htr.export.onnx_for_checkpoint uses).
 DEFAULT_ONNX = DEFAULT_MODEL.with_name(DEFAULT_MODEL.name + ".onnx")
 

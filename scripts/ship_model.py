@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Copy a trained checkpoint into the package as the default model, without its training state.
 
-    python scripts/ship_model.py runs/copiste_cpu/best.pt [htr/models/default.pt]
+    python scripts/ship_model.py runs/copiste_cpu/best.pt [htr/pretrained/default.pt]
 
 Keeps the weights (stored as float16: half the size; they load back as float32), charset, resolved config,
 preprocessing settings, version and the epoch/step/CER it reached; drops the optimizer, scheduler, scaler and RNG
@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 def main() -> None:
     """Command-line entry point."""
     src = Path(sys.argv[1])
-    dst = Path(sys.argv[2]) if len(sys.argv) > 2 else REPO / "htr" / "models" / "default.pt"
+    dst = Path(sys.argv[2]) if len(sys.argv) > 2 else REPO / "htr" / "pretrained" / "default.pt"
     ckpt = load_checkpoint(src)
     ckpt["model"] = {k: v.half() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
     # The weights, the model's description and the counters; the optimizer and RNG states are left out.
