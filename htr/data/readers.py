@@ -88,6 +88,8 @@ def read_tsv(path: str | Path, split: str | None = None) -> list[Sample]:
             raise DataError(f"line {lineno}: duplicate id {sample.id!r} (first on line {first_line[sample.id]})", path)
         first_line[sample.id] = lineno
         samples.append(sample)
+    if not samples:  # as for an empty file: a manifest that lists nothing is a mistake, not an empty dataset
+        raise DataError("manifest lists no lines (only its header)", path)
     if split is not None:
         samples = _filter_split(samples, split, path)
     return samples
