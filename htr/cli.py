@@ -14,7 +14,7 @@ from htr.decode import DecodeConfig
 from htr.errors import HTRError
 
 #: The character LM shipped with the default model (``--lm default``).
-DEFAULT_LM = Path(__file__).parent / "models" / "default_chars.arpa"
+DEFAULT_LM = Path(__file__).parent / "pretrained" / "default_chars.arpa"
 
 
 def positive_int(text: str) -> int:

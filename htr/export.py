@@ -28,7 +28,6 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +36,12 @@ import onnx
 import torch
 
 from htr import __version__
+from htr.bundle import onnx_provenance
 from htr.cli import run, writable_output
 from htr.errors import CheckpointError, HTRError
-from htr.inference import LoadedModel, OnnxModel, forward_log_probs, load_model
 from htr.model import CRNN
 from htr.onnx_file import CHECKSUM_KEY, read_metadata, stamped
+from htr.runtime import LoadedModel, OnnxModel, forward_log_probs, load_torch, resolve_checkpoint
 
 OPSET = 17
 INPUTS = ("images", "widths")
@@ -96,14 +96,7 @@ def to_onnx(loaded: LoadedModel, metadata: dict[str, Any] | None = None) -> onnx
             dynamic_axes=DYNAMIC_AXES, opset_version=OPSET, dynamo=False,
         )  # fmt: skip
     proto = onnx.load_from_string(buf.getvalue())
-    props = {
-        "charset": loaded.charset.chars,
-        "preprocess": asdict(loaded.preprocess),
-        "htr_version": __version__,
-        "model": asdict(model.cfg),
-        **(metadata or {}),
-    }
-    onnx.helper.set_model_props(proto, {k: json.dumps(v, ensure_ascii=False) for k, v in props.items()})
+    onnx.helper.set_model_props(proto, loaded.bundle.onnx_metadata(**(metadata or {})))
     onnx.checker.check_model(proto, full_check=True)
     check_against_torch(model, proto)
     for key, value in stamped(proto.SerializeToString()).items():  # last: it covers all of the above
@@ -153,7 +146,7 @@ def export_checkpoint(checkpoint: str | Path) -> onnx.ModelProto:
     """The ONNX model of a PyTorch checkpoint; its metadata names the checkpoint file's SHA-256
     (``source_sha256``, what the cache is keyed on) and the SHA-256 its weights were saved with
     (``source_weights_sha256``, see :func:`htr.checkpoint.weights_sha256`)."""
-    loaded = load_model(checkpoint, backend="torch")
+    loaded = load_torch(resolve_checkpoint(checkpoint))
     return to_onnx(loaded, {"source_sha256": file_sha256(loaded.path), "source_weights_sha256": loaded.weights_sha256})
 
 
@@ -168,9 +161,10 @@ def cache_is_current(cache: Path, checkpoint: Path) -> bool:
     checkpoint file's SHA-256 and its own checksum, and its bytes match that checksum."""
     try:
         meta, digest = read_metadata(cache.read_bytes())
+        provenance = onnx_provenance(meta)
         return (
-            json.loads(meta.get("htr_version", "null")) == __version__
-            and json.loads(meta.get("source_sha256", "null")) == file_sha256(checkpoint)
+            provenance["htr_version"] == __version__
+            and provenance["source_sha256"] == file_sha256(checkpoint)
             and meta.get(CHECKSUM_KEY) == json.dumps(digest)
         )
     except (OSError, ValueError):  # unreadable or damaged just means "export again"

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from htr.bundle import ModelBundle
 from htr.charset import Charset
 from htr.errors import CheckpointError
 from htr.model import CRNN
@@ -41,7 +42,7 @@ def load_pretrained(model: CRNN, checkpoint: dict[str, Any], charset: Charset, p
     extra = sorted(set(state) - set(own))
     if missing or extra:
         raise CheckpointError(f"its weights do not fit the model (missing {missing[:3]}, unexpected {extra[:3]})", path)
-    old_index = {c: i + 1 for i, c in enumerate(checkpoint["charset"])}
+    old_index = {c: i + 1 for i, c in enumerate(ModelBundle.charset_of(checkpoint, path).chars)}
     rows = [0] + [old_index.get(c, -1) for c in charset.chars]  # checkpoint row of each new label, -1 = new
     keep = torch.tensor([i for i, r in enumerate(rows) if r >= 0])
     src = torch.tensor([r for r in rows if r >= 0])

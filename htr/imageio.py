@@ -11,6 +11,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from htr.errors import ImageError
 
+#: The file suffixes (lower case) htr takes for images: of a folder of line images or of image/``.gt.txt``
+#: pairs, and of a PAGE/ALTO file's page image found by its name.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".pgm", ".ppm")
+
 # Largest image accepted, in pixels. A text line is at most a few million pixels (30,000 x 60 = 1.8 M);
 # anything far larger is a mistake (a whole page scan, a decompression bomb) and is refused before decoding.
 MAX_PIXELS = 64_000_000

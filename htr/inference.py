@@ -1,120 +1,43 @@
 """Running a trained model: build it from a checkpoint, feed it batches of lines, decode the output.
 
-Two backends give the same per-line log-probabilities: PyTorch (:class:`LoadedModel`, from a ``.pt`` checkpoint)
-and onnxruntime (:class:`OnnxModel`, from a ``.onnx`` file written by ``python -m htr.export``, or exported on
-the fly from a ``.pt`` checkpoint and cached next to it as ``CKPT.onnx``, see :func:`htr.export.onnx_for_checkpoint`).
-
-PyTorch is imported only when the torch backend is used: importing it takes about 1.5 s, three quarters of a cold
-``python -m htr.recognize`` of one line, and the onnxruntime backend does not need it.
+Two backends give the same per-line log-probabilities (:mod:`htr.runtime`): PyTorch (:class:`LoadedModel`, from
+a ``.pt`` checkpoint) and onnxruntime (:class:`OnnxModel`, from a ``.onnx`` file written by ``python -m
+htr.export``, or exported on the fly from a ``.pt`` checkpoint and cached next to it as ``CKPT.onnx``, see
+:func:`htr.export.onnx_for_checkpoint`). PyTorch is imported only when the torch backend is used.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from htr.charset import Charset
-from htr.config import ModelConfig, structured
 from htr.decode import DecodeConfig, Hypothesis, make_decoder
 from htr.errors import CheckpointError, HTRError
-from htr.onnx_file import checked_bytes
-from htr.preprocess.pipeline import PreprocessConfig
+from htr.runtime import (
+    DEFAULT_MODEL,
+    DEFAULT_ONNX,
+    LoadedModel,
+    OnnxModel,
+    forward_log_probs,
+    lines_to_batch,
+    load_torch,
+    physical_cores,
+    resolve_checkpoint,
+)
 
 if TYPE_CHECKING:
     import torch
 
-    from htr.model import CRNN
+__all__ = [  # with what htr.runtime offers, so that callers need one import
+    "BACKENDS", "DEFAULT_MODEL", "DEFAULT_ONNX", "LoadedModel", "OnnxModel", "forward_log_probs", "line_log_probs",
+    "lines_to_batch", "load_model", "load_onnx", "load_torch", "physical_cores", "recognize_lines",
+    "resolve_checkpoint",
+]  # fmt: skip
 
-DEFAULT_MODEL = Path(__file__).parent / "models" / "default.pt"
-#: Its ONNX export (written by scripts/ship_model.py, the cache name htr.export.onnx_for_checkpoint uses).
-DEFAULT_ONNX = DEFAULT_MODEL.with_name(DEFAULT_MODEL.name + ".onnx")
 BACKENDS = ("torch", "onnxruntime")
-
-
-@dataclass
-class LoadedModel:
-    """A model ready for inference with everything needed to feed it and read its output."""
-
-    model: CRNN
-    charset: Charset
-    preprocess: PreprocessConfig
-    config: dict[str, Any]
-    path: Path
-    #: The SHA-256 recorded with the checkpoint's weights (:func:`htr.checkpoint.weights_sha256`), if any.
-    weights_sha256: str | None = None
-
-    def log_probs(self, images: np.ndarray | torch.Tensor, widths: np.ndarray | torch.Tensor) -> list[np.ndarray]:
-        """Per-line log-probabilities, each (T_i, C) float32, for a padded batch (see :func:`lines_to_batch`)."""
-        import torch
-
-        return forward_log_probs(self.model, torch.as_tensor(images), torch.as_tensor(widths))
-
-
-def physical_cores() -> int:
-    """Physical cores among the CPUs this process may run on (hyper-threads counted once)."""
-    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
-    cores = set()
-    for cpu in cpus:
-        topo = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
-        try:
-            cores.add(((topo / "physical_package_id").read_text(), (topo / "core_id").read_text()))
-        except OSError:
-            cores.add(("cpu", str(cpu)))
-    return max(1, len(cores))
-
-
-class OnnxModel:
-    """An exported model run by onnxruntime on the CPU, with what :class:`LoadedModel` offers besides ``model``:
-    ``charset``, ``preprocess``, ``config`` (``{"model": ...}``), ``path`` and :meth:`log_probs`.
-
-    The file's recorded checksum is checked first (:mod:`htr.onnx_file`). The session runs nodes sequentially,
-    each on ``threads`` intra-op threads (default: one per physical core).
-    """
-
-    def __init__(self, source: str | Path | bytes, path: str | Path | None = None, threads: int | None = None) -> None:
-        import onnxruntime as ort  # only this backend needs it
-
-        self.path = Path(path if path is not None else source if not isinstance(source, bytes) else "<memory>")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or physical_cores()
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.log_severity_level = 3  # errors only
-        data, meta = checked_bytes(source, self.path)  # a damaged file is an error, not a model reading garbage
-        try:
-            self.session = ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
-        except Exception as e:  # onnxruntime's errors derive from Exception only
-            raise CheckpointError(f"not a readable ONNX model ({str(e).splitlines()[0]})", self.path) from None
-        try:
-            self.charset = Charset(json.loads(meta["charset"]))
-            self.preprocess: PreprocessConfig = structured(PreprocessConfig, json.loads(meta["preprocess"]))
-            self.config: dict[str, Any] = {"model": json.loads(meta.get("model", "{}"))}
-        except (KeyError, ValueError, TypeError) as e:
-            raise CheckpointError(f"not an ONNX model exported by htr (metadata: {e})", self.path) from None
-
-    def log_probs(self, images: torch.Tensor | np.ndarray, widths: torch.Tensor | np.ndarray) -> list[np.ndarray]:
-        """Per-line log-probabilities, each (T_i, C) float32, for a padded batch (see :func:`lines_to_batch`)."""
-        feed = {"images": np.asarray(images, dtype=np.float32), "widths": np.asarray(widths, dtype=np.int64)}
-        log_probs, lengths = self.session.run(["log_probs", "lengths"], feed)  # (T, N, C), (N,)
-        return [log_probs[: int(n), i] for i, n in enumerate(lengths)]
-
-
-def resolve_checkpoint(path: str | Path) -> Path:
-    """``path``, or the model shipped with htr for ``"default"``."""
-    if str(path) != "default":
-        return Path(path)
-    if not DEFAULT_MODEL.is_file():
-        raise CheckpointError(
-            "no default model is installed with this copy of htr; train one with `python -m htr.train` "
-            "and pass --checkpoint runs/<run>/best.pt"
-        )
-    return DEFAULT_MODEL
 
 
 def load_model(
@@ -134,8 +57,6 @@ def load_model(
         raise HTRError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
     if backend == "onnxruntime":
         return load_onnx(path, device)
-    if path.suffix == ".onnx":
-        raise CheckpointError("an ONNX model runs with the onnxruntime backend, not torch", path)
     return load_torch(path, device)
 
 
@@ -147,54 +68,9 @@ def load_onnx(path: Path, device: str | torch.device = "cpu") -> OnnxModel:
         raise CheckpointError("model file not found", path)
     if path.suffix == ".onnx":
         return OnnxModel(path)
-    from htr.export import onnx_for_checkpoint  # htr.export imports this module
+    from htr.export import onnx_for_checkpoint  # here: it imports torch and onnx
 
     return OnnxModel(onnx_for_checkpoint(path), path=path)
-
-
-def load_torch(path: Path, device: str | torch.device = "cpu") -> LoadedModel:
-    """A :class:`LoadedModel` from a checkpoint written by ``python -m htr.train``."""
-    from htr.checkpoint import load_checkpoint
-    from htr.model import CRNN
-
-    ckpt = load_checkpoint(path)
-    try:
-        config = ckpt["config"]
-        model_cfg = structured(ModelConfig, config["model"])
-        pre_cfg = structured(PreprocessConfig, ckpt["preprocess"])
-        charset = Charset(ckpt["charset"])
-        model = CRNN(model_cfg, len(charset))
-        model.load_state_dict(ckpt["model"])
-    except (KeyError, RuntimeError, ValueError) as e:
-        raise CheckpointError(
-            f"the checkpoint does not match this htr's model ({str(e).splitlines()[0]})", path
-        ) from None
-    try:
-        model.to(device).eval()
-    except (RuntimeError, AssertionError, ValueError) as e:  # no CUDA, no such device, a malformed name
-        raise HTRError(f"cannot run the model on device {str(device)!r} ({str(e).splitlines()[0]})") from None
-    return LoadedModel(model, charset, pre_cfg, config, Path(path), ckpt.get("weights_sha256"))
-
-
-def lines_to_batch(arrays: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
-    """Preprocessed (H, W) line arrays (uint8 0-255 or float 0-1) as a batch padded on the right with background
-    0, as training's ``collate`` pads: ``images`` float32 (N, 1, H, W) and ``widths`` int64 (N,)."""
-    widths = np.array([a.shape[1] for a in arrays], dtype=np.int64)
-    images = np.zeros((len(arrays), 1, arrays[0].shape[0], int(widths.max())), dtype=np.float32)  # (N, 1, H, W)
-    for i, a in enumerate(arrays):
-        images[i, 0, :, : a.shape[1]] = a / np.float32(255.0) if a.dtype == np.uint8 else a
-    return {"images": images, "widths": widths}
-
-
-def forward_log_probs(model: CRNN, images: torch.Tensor, widths: torch.Tensor) -> list[np.ndarray]:
-    """Per-line log-probabilities, each (T_i, C) float32 on the CPU, for a padded batch."""
-    import torch
-
-    device = next(model.parameters()).device
-    with torch.inference_mode():
-        log_probs, lengths = model(images.to(device, non_blocking=True), widths.to(device))  # (T, N, C)
-    log_probs = log_probs.float().cpu().numpy()
-    return [log_probs[: int(n), i] for i, n in enumerate(lengths.tolist())]
 
 
 def line_log_probs(

@@ -41,13 +41,11 @@ from htr.cli import add_backend_arg, add_decoder_args, decode_config, run
 from htr.data.lines import preprocess_image
 from htr.decode import make_decoder
 from htr.errors import HTRError, ImageError
-from htr.imageio import load_image
+from htr.imageio import IMAGE_SUFFIXES, load_image
 from htr.inference import LoadedModel, OnnxModel, load_model, physical_cores, recognize_lines
 from htr.outputs import FORMATS, Output, line_page
 from htr.page import PageResult, is_page_xml, page_lines, recognize_page
 from htr.progress import progress
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".gif", ".pgm", ".ppm"}
 
 
 def expand_inputs(args: list[str]) -> list[Path | ImageError]:
@@ -90,7 +88,7 @@ def emit(bar: Any, text: str) -> None:
     bar.refresh()
 
 
-#: What the shipped model reads, for ``--help`` (details and how each figure was measured: htr/models/MODEL_CARD.md).
+#: What the shipped model reads, for ``--help`` (details, how each figure was measured: htr/pretrained/MODEL_CARD.md).
 DEFAULT_MODEL_NOTE = """\
 The default model reads handwritten French in the Latin script. It was trained on three French collections:
 Copiste d'un jour (modern Quebec French, about 200 writers), Peraire (one writer, faint pencil) and Poilus
@@ -98,7 +96,7 @@ Copiste d'un jour (modern Quebec French, about 200 writers), Peraire (one writer
 --lm default): Copiste 15.2% (12.4%), Peraire 42.1% (40.6%), Poilus 44.1% (40.3%). It has seen no real
 English handwriting. For English or any other hand, fine-tune it on lines of that hand:
   python -m htr.train data=copiste data.root=my/lines.tsv train.init_from=default
-Model card: htr/models/MODEL_CARD.md."""
+Model card: htr/pretrained/MODEL_CARD.md."""
 
 
 def main() -> int:

@@ -14,16 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import string
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from htr.charset import Charset  # noqa: E402
-from htr.decode import DecodeConfig, make_decoder  # noqa: E402
+from htr.charset import Charset
+from htr.decode import DecodeConfig, make_decoder
 
 EXTRA = "àáâäæçèéêëìíîïñòóôöùúûüßœøåÀÉÈÇÑÖÜ"
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import string
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,17 +24,16 @@ import onnxruntime
 import torch
 from omegaconf import OmegaConf
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from htr.charset import Charset  # noqa: E402
+from htr.bundle import ModelBundle
+from htr.charset import Charset
 from htr.config import (
-    ModelConfig,  # noqa: E402
-    structured,  # noqa: E402
+    ModelConfig,
+    structured,
 )
-from htr.export import to_onnx  # noqa: E402
-from htr.inference import LoadedModel, OnnxModel, lines_to_batch, physical_cores  # noqa: E402
-from htr.model import CRNN, count_parameters  # noqa: E402
-from htr.preprocess.pipeline import PreprocessConfig  # noqa: E402
+from htr.export import to_onnx
+from htr.inference import LoadedModel, OnnxModel, lines_to_batch, physical_cores
+from htr.model import CRNN, count_parameters
+from htr.preprocess.pipeline import PreprocessConfig
 
 CONF = Path(__file__).resolve().parents[1] / "htr" / "conf" / "model"
 
@@ -80,7 +78,8 @@ def bench(
     torch.manual_seed(seed)
     cfg = structured(ModelConfig, OmegaConf.load(CONF / f"{model}.yaml"))
     charset = Charset(list(string.printable[:94] + " "))
-    loaded = LoadedModel(CRNN(cfg, len(charset)).eval(), charset, PreprocessConfig(height=cfg.height), {}, Path(model))
+    bundle = ModelBundle(charset, cfg, PreprocessConfig(height=cfg.height))
+    loaded = LoadedModel(CRNN(cfg, len(charset)).eval(), bundle, Path(model))
     backends = {"torch": loaded, "onnxruntime": OnnxModel(to_onnx(loaded).SerializeToString(), threads=threads)}
     arrays = random_lines(lines, cfg.height, widths, seed)
     rows = []

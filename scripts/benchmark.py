@@ -20,12 +20,10 @@ import multiprocessing as mp
 import os
 import platform
 import resource
-import sys
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 COPISTE = REPO.parent / "shared" / "data" / "copiste" / "lines.tsv"
 DATA = os.environ.get("HTR_BENCH_DATA")  # --data, passed to the isolated child processes
 
@@ -112,6 +110,7 @@ def bench_recognize(model: str, n_lines: int, batch_size: int, include_preproces
     """Recognition lines/s (greedy), optionally counting image loading and preprocessing."""
     import torch
 
+    from htr.bundle import ModelBundle
     from htr.charset import Charset
     from htr.data.lines import preprocess_file
     from htr.decode import DecodeConfig
@@ -123,7 +122,7 @@ def bench_recognize(model: str, n_lines: int, batch_size: int, include_preproces
     samples, source = _samples(n_lines, "test")
     charset = Charset.from_texts(s.text for s in samples)
     pre = PreprocessConfig(height=mcfg.height)
-    loaded = LoadedModel(CRNN(mcfg, len(charset)).eval(), charset, pre, {}, Path("random"))
+    loaded = LoadedModel(CRNN(mcfg, len(charset)).eval(), ModelBundle(charset, mcfg, pre), Path("random"))
     arrays = None if include_preprocess else [_store(samples, mcfg.height)[i] for i in range(len(samples))]
     recognize_lines(loaded, [preprocess_file(samples[0].image, pre)], DecodeConfig(), 1)  # warm-up
     t0 = time.perf_counter()

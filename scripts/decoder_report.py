@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from htr.data.lines import LineStore
+from htr.data.readers import read_dataset
+from htr.decode import DecodeConfig, make_decoder
+from htr.inference import line_log_probs, load_model
+from htr.metrics import ErrorRates
 
-from htr.data.lines import LineStore  # noqa: E402
-from htr.data.readers import read_dataset  # noqa: E402
-from htr.decode import DecodeConfig, make_decoder  # noqa: E402
-from htr.inference import line_log_probs, load_model  # noqa: E402
-from htr.metrics import ErrorRates  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:

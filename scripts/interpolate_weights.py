@@ -15,20 +15,20 @@ Written here because no library covers htr checkpoints; it is a few lines of ten
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from htr.bundle import ModelBundle
+from htr.checkpoint import load_checkpoint, save_checkpoint
+from htr.finetune import OUTPUT_LAYER
 
-from htr.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from htr.finetune import OUTPUT_LAYER  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def interpolate(base: dict, tuned: dict, alpha: float) -> dict:
     """The fine-tuned checkpoint ``tuned`` with its weights moved ``1 - alpha`` of the way back to ``base``."""
-    n_base = len(base["charset"])
-    if tuned["charset"][:n_base] != base["charset"]:
+    base_chars = ModelBundle.from_checkpoint(base, "the base checkpoint").charset.chars
+    tuned_chars = ModelBundle.from_checkpoint(tuned, "the fine-tuned checkpoint").charset.chars
+    if tuned_chars[: len(base_chars)] != base_chars:
         raise SystemExit("the fine-tuned model's charset does not start with the base's: not fine-tuned from it")
     mixed = {}
     for name, w in tuned["model"].items():
@@ -57,8 +57,8 @@ def main() -> None:
     p.add_argument("--output", type=Path, required=True)
     args = p.parse_args()
     base, tuned = load_checkpoint(args.base), load_checkpoint(args.finetuned)
-    out = {k: tuned[k] for k in ("charset", "config", "preprocess") if k in tuned}
-    out["model"] = interpolate(base, tuned, args.alpha)
+    out = {"model": interpolate(base, tuned, args.alpha)}
+    out.update(ModelBundle.from_checkpoint(tuned, args.finetuned).checkpoint_entries())
     out["state"] = {
         **tuned.get("state", {}),
         "interpolated": {"base": str(args.base), "finetuned": str(args.finetuned), "alpha": args.alpha},

@@ -22,16 +22,15 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from htr.charset import normalize_text
+from htr.cli import add_backend_arg, add_decoder_args, decode_config
+from htr.data.pages import page_xml_files, parse_page_file
+from htr.decode import make_decoder
+from htr.inference import load_model
+from htr.metrics import ErrorRates
+from htr.page import draw_lines, page_lines, recognize_page
 
-from htr.charset import normalize_text  # noqa: E402
-from htr.cli import add_backend_arg, add_decoder_args, decode_config  # noqa: E402
-from htr.data.pages import page_xml_files, parse_page_file  # noqa: E402
-from htr.decode import make_decoder  # noqa: E402
-from htr.inference import load_model  # noqa: E402
-from htr.metrics import ErrorRates  # noqa: E402
-from htr.page import draw_lines, page_lines, recognize_page  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 DEFAULT_PAGES = REPO.parent / "shared" / "data" / "copiste-alto"
 

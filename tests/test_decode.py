@@ -12,10 +12,10 @@ from omegaconf import OmegaConf
 from htr.charset import Charset
 from htr.decode import DecodeConfig, GreedyDecoder, make_decoder
 from htr.decode.beam import BeamDecoder, LMSpec, ctc_log_likelihood, resolve_config
-from htr.decode.tokens import LabelTokens, char_token, token_char, token_word, word_token
 from htr.errors import HTRError
 from htr.lm.files import update_meta
 from htr.lm.ngram import build_lm
+from htr.tokens import LabelTokens, char_token, token_char, token_word, word_token
 
 BACKENDS = ["flashlight", "pyctcdecode"]
 LABELS = Charset(list(" abcdefghijklmnopqrstuvwxyz.é")).labels  # "é" never occurs in the LM text below

@@ -14,12 +14,12 @@ import pytest
 from flashlight.lib.text.decoder.kenlm import KenLM
 from flashlight.lib.text.dictionary import Dictionary
 
-from htr.decode.tokens import BOS, EOS, UNK, char_tokens, word_tokens
 from htr.errors import DataError
 from htr.lm.__main__ import main as lm_main
 from htr.lm.corpus import brown_sentences, detokenize, read_manifest, read_texts
 from htr.lm.files import lexicon_path, meta_path, read_lexicon
 from htr.lm.ngram import adjusted_counts, build_lm, compute_discounts, count_ngrams, encode, kneser_ney
+from htr.tokens import BOS, EOS, UNK, char_tokens, word_tokens
 
 BROWN = Path(__file__).resolve().parents[2] / "shared" / "data" / "text" / "brown.zip"
 

@@ -210,12 +210,10 @@ def load_charset(source: str | Path) -> tuple[Charset, str]:
     ``train`` split when it has one, else all its texts. Returns it with a phrase saying where it came from."""
     source = Path(source)
     if source.suffix.lower() in (".pt", ".pth", ".ckpt"):
+        from htr.bundle import ModelBundle
         from htr.checkpoint import load_checkpoint
 
-        ckpt = load_checkpoint(source)
-        if "charset" not in ckpt:
-            raise HTRError("checkpoint has no charset", source)
-        return Charset(ckpt["charset"]), f"checkpoint {source}"
+        return ModelBundle.charset_of(load_checkpoint(source), source), f"checkpoint {source}"
     samples = read_dataset(source)
     train = [s for s in samples if s.split == "train"]
     return Charset.from_texts(s.text for s in (train or samples)), f"{'train split of ' if train else ''}{source}"
@@ -223,16 +221,9 @@ def load_charset(source: str | Path) -> tuple[Charset, str]:
 
 def checkpoint_settings(path: str | Path) -> tuple[Charset, int, int]:
     """A checkpoint's charset, preprocessing height and model width stride."""
+    from htr.bundle import ModelBundle
     from htr.checkpoint import load_checkpoint
-    from htr.config import ModelConfig, structured
-    from htr.errors import CheckpointError
     from htr.model.crnn import width_stride
 
-    ckpt = load_checkpoint(path)
-    try:
-        charset = Charset(ckpt["charset"])
-        stride = width_stride(structured(ModelConfig, ckpt["config"]["model"]))
-        height = int(ckpt["preprocess"]["height"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise CheckpointError(f"the checkpoint lacks the model settings ({e})", path) from None
-    return charset, height, stride
+    bundle = ModelBundle.from_checkpoint(load_checkpoint(path), path)
+    return bundle.charset, bundle.input_height, width_stride(bundle.model)

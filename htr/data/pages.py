@@ -22,8 +22,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from htr.charset import normalize_text
 from htr.data.pagexml import PageDoc, PageLine, Point, parse_page_file, xml_format
-from htr.data.readers import _check_unique
-from htr.data.samples import Sample
+from htr.data.samples import Sample, check_unique
 from htr.errors import DataError, HTRError
 from htr.imageio import load_image
 
@@ -183,7 +182,7 @@ def read_pages(path: str | Path, cache_dir: str | Path | None = None, pad: int =
     duplicate ids.
     """
     samples = [s for _, page_samples in iter_pages(path, cache_dir, pad) for s in page_samples]
-    _check_unique(samples, Path(path))
+    check_unique(samples, Path(path))
     return samples
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from htr.data.readers import IMAGE_SUFFIXES
 from htr.errors import DataError
+from htr.imageio import IMAGE_SUFFIXES
 
 Point = tuple[float, float]
 

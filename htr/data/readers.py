@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from htr.charset import normalize_text
-from htr.data.samples import Sample
+from htr.data.pages import read_page_dataset
+from htr.data.samples import Sample, check_unique
 from htr.errors import DataError
+from htr.imageio import IMAGE_SUFFIXES
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
 GT_SUFFIX = ".gt.txt"
 TSV_REQUIRED = ("id", "image", "text")
 TSV_OPTIONAL = ("writer", "split")
@@ -55,15 +56,6 @@ def _listing(names: Iterable[str]) -> str:
     names = list(names)
     shown = ", ".join(names[:_MAX_LISTED])
     return shown + (", ..." if len(names) > _MAX_LISTED else "")
-
-
-def _check_unique(samples: list[Sample], path: Path) -> None:
-    """Refuse two samples with the same id."""
-    seen: set[str] = set()
-    for s in samples:
-        if s.id in seen:
-            raise DataError(f"duplicate sample id {s.id!r}", path)
-        seen.add(s.id)
 
 
 # ---------------------------------------------------------------------------------------- TSV manifest
@@ -205,7 +197,7 @@ def read_iam(path: str | Path, split: str | None = None, split_file: str | Path 
     ]
     if not samples:
         raise DataError("IAM lines.txt lists no lines", lines_txt)
-    _check_unique(samples, lines_txt)
+    check_unique(samples, lines_txt)
     if split is None and split_file is None:
         return samples
     list_path = Path(split_file) if split_file is not None else _find_split_file(root, str(split))
@@ -365,8 +357,6 @@ def read_dataset(path: str | Path, split: str | None = None) -> list[Sample]:
     is read by :func:`htr.data.pages.read_pages`; any other folder holds image/``.gt.txt`` pairs (with
     ``split``, a page folder's or a folder of pairs' sub-folder named after the split is read).
     """
-    from htr.data.pages import read_page_dataset  # here: htr.data.pages imports this module
-
     path = Path(path)
     if not path.exists():
         raise DataError("dataset path does not exist", path)

@@ -1,9 +1,11 @@
-"""The sample type every dataset reader returns."""
+"""The sample type every dataset reader returns, and the check all of them make."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from htr.errors import DataError
 
 
 @dataclass(frozen=True)
@@ -22,3 +24,12 @@ class Sample:
     flags: tuple[str, ...] = field(default_factory=tuple)
     #: The ``data.sources`` entry the line came from (None for a single-dataset run).
     source: str | None = None
+
+
+def check_unique(samples: list[Sample], path: Path) -> None:
+    """Refuse two samples with the same id (``path``: the dataset file or folder they were read from)."""
+    seen: set[str] = set()
+    for s in samples:
+        if s.id in seen:
+            raise DataError(f"duplicate sample id {s.id!r}", path)
+        seen.add(s.id)

@@ -23,9 +23,9 @@ from pyctcdecode.alphabet import BPE_TOKEN, Alphabet
 from pyctcdecode.decoder import BeamSearchDecoderCTC
 from pyctcdecode.language_model import AbstractLanguageModel, LanguageModel
 
-from htr.decode.tokens import EOS, UNK, WORD_BOUNDARY, LabelTokens, token_word
 from htr.errors import HTRError
 from htr.lm.files import read_lexicon
+from htr.tokens import EOS, UNK, WORD_BOUNDARY, LabelTokens, token_word
 
 LN10 = math.log(10.0)
 _TOKEN_MIN_LOGP = -8.0  # pyctcdecode: tokens below this log-prob are tried only when they are a frame's best

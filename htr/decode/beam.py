@@ -38,9 +38,9 @@ import numpy as np
 from htr.decode.backends import LN10, FlashlightBackend, LMSpec, PyctcdecodeBackend
 from htr.decode.config import DecodeConfig
 from htr.decode.greedy import Hypothesis, greedy_path, line_confidence
-from htr.decode.tokens import LabelTokens
 from htr.errors import HTRError
 from htr.lm.files import TUNED_KEYS, lexicon_path, read_meta
+from htr.tokens import LabelTokens
 
 log = logging.getLogger(__name__)
 BACKENDS = ("flashlight", "pyctcdecode")

@@ -6,7 +6,7 @@ those, as ``lm_weight``, ``word_insertion_penalty``, ``char_bonus`` and ``backen
 tuned with); :func:`htr.decode.make_decoder` applies them (see :mod:`htr.decode.beam`).
 
 ``PATH.lexicon`` (word LMs only) has one word per line: the word's LM token, a tab, then its spelling as
-space-separated character tokens ending with the word boundary ``|`` (see :mod:`htr.decode.tokens`).
+space-separated character tokens ending with the word boundary ``|`` (see :mod:`htr.tokens`).
 """
 
 from __future__ import annotations

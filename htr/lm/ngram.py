@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from htr.decode.tokens import BOS, EOS, UNK, WORD_BOUNDARY, char_tokens, spelling, word_tokens
 from htr.errors import DataError, HTRError
 from htr.lm.files import lexicon_path, update_meta, write_lexicon
+from htr.tokens import BOS, EOS, UNK, WORD_BOUNDARY, char_tokens, spelling, word_tokens
 
 UNK_ID, BOS_ID, EOS_ID = 0, 1, 2
 FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)

@@ -1,0 +1,306 @@
+"""Everything a training run needs before its first step: device and DDP, the run folder's checks, the
+checkpoint it continues or starts from, data, model, optimizer and schedule, all gathered in one :class:`Run`.
+
+The order of the steps in :func:`setup_run` is part of training's reproducibility (the model is built from the
+seeded torch RNG, and a resumed run restores the RNG after everything that draws from it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from omegaconf import OmegaConf
+from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.utils.data import DataLoader
+
+from htr.bundle import ModelBundle
+from htr.charset import Charset
+from htr.checkpoint import copy_checkpoint, load_checkpoint, remove_stale_temporaries, set_rng_state
+from htr.config import Config
+from htr.data.dataset import BucketBatchSampler, LineDataset, SkipReport
+from htr.decode import GreedyDecoder
+from htr.errors import CheckpointError, HTRError
+from htr.finetune import load_pretrained
+from htr.model import CRNN, count_parameters, width_stride
+from htr.runtime import resolve_checkpoint
+from htr.train_data import datasets, loaders
+from htr.train_log import TrainLogger
+
+
+@dataclass
+class Run:
+    """One training run's objects and mutable ``state`` (what ``last.pt`` records as "state")."""
+
+    cfg: Config
+    device: torch.device
+    rank: int
+    world: int
+    out_dir: Path
+    say: Callable[[str], None]
+    charset: Charset
+    train_ds: LineDataset
+    val_ds: LineDataset
+    train_report: SkipReport
+    val_report: SkipReport
+    model: CRNN
+    net: torch.nn.Module  # ``model``, wrapped in DistributedDataParallel under torchrun
+    ema: AveragedModel | None
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: torch.amp.GradScaler
+    amp_dtype: torch.dtype | None
+    sampler: BucketBatchSampler
+    train_loader: DataLoader
+    val_loader: DataLoader
+    val_sources: dict[str, str | None] | None
+    val_weights: dict[str, float]
+    decoder: GreedyDecoder
+    logger: TrainLogger
+    bundle: ModelBundle  # what checkpoints say about the model besides its weights
+    state: dict[str, Any]
+    start_time: float = 0.0
+    validated_at: int = -1  # the step of the last mid-epoch validation
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def eval_model(self) -> CRNN:
+        """The weights that are validated and saved as "model": the moving average when there is one."""
+        return self.ema.module if self.ema is not None else self.model
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.sampler)
+
+
+def say_and_log(out_dir: Path, is_main: bool, msg: str) -> None:
+    """Print ``msg`` and append it to the run folder's train.log (what the console shows, without the progress
+    bars); only on the main rank."""
+    if is_main:
+        print(msg, flush=True)
+        with contextlib.suppress(OSError):  # a log that cannot be written costs the log, not the run
+            out_dir.mkdir(parents=True, exist_ok=True)
+            with open(out_dir / "train.log", "a", encoding="utf-8") as f:
+                f.write(msg + "\n")
+
+
+def setup_run(cfg: Config) -> Run:
+    """Device, checks, data, model, optimizer and, for ``train.resume``, the state of the run it continues."""
+    device, rank, world = _setup_distributed(cfg)
+    out_dir = Path(cfg.train.out_dir)
+    say = functools.partial(say_and_log, out_dir, rank == 0)
+    if cfg.train.threads > 0:
+        torch.set_num_threads(cfg.train.threads)
+    torch.manual_seed(cfg.train.seed)
+    _check_run_settings(cfg, out_dir)
+    resume, init, init_path, source = _starting_point(cfg)
+    charset, train_ds, val_ds, train_report, val_report = datasets(
+        cfg,
+        source.charset if source and resume else None,
+        source.charset if source and init else None,
+        width_stride(cfg.model), rank, world, say,
+    )  # fmt: skip
+    model = CRNN(cfg.model, len(charset))
+    if init is not None:
+        n_new = load_pretrained(model, init, charset, init_path)
+        say(f"initialized from {init_path}; {n_new} new labels")
+    model = model.to(device)
+    say(f"model {cfg.model.name}: {count_parameters(model):,} parameters, {len(charset)} labels, device {device}")
+    sampler, train_loader, val_loader = loaders(cfg, train_ds, val_ds, device, rank, world, say)
+    optimizer = _make_optimizer(cfg, model)
+    scheduler = _make_scheduler(cfg, optimizer, cfg.train.max_steps or cfg.train.max_epochs * len(sampler))
+    amp_dtype = None
+    if device.type == "cuda" and cfg.train.amp:
+        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.train.ema_decay), use_buffers=True) if (
+        cfg.train.ema_decay > 0
+    ) else None  # fmt: skip
+    # "improved": a validation since the last epoch's end lowered best_cer (the epoch does not count as bad).
+    state = {"epoch": 0, "batch_in_epoch": 0, "step": 0, "best_cer": math.inf, "bad_epochs": 0, "nonfinite": 0,
+             "improved": False}  # fmt: skip
+    if resume is not None:
+        _restore(resume, model, ema, optimizer, scheduler, scaler, state)
+        say(f"resumed from {cfg.train.resume} at epoch {state['epoch']}, step {state['step']}")
+        if rank == 0:
+            _carry_best(resolve_checkpoint(cfg.train.resume), out_dir, state["best_cer"], say)
+    net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) if (
+        world > 1
+    ) else model  # fmt: skip
+    return Run(
+        cfg, device, rank, world, out_dir, say, charset, train_ds, val_ds, train_report, val_report, model, net,
+        ema, optimizer, scheduler, scaler, amp_dtype, sampler, train_loader, val_loader,
+        {smp.id: smp.source for smp in val_ds.samples} if cfg.data.sources else None,
+        {src.name: src.val_weight for src in cfg.data.sources}, GreedyDecoder(charset.labels),
+        TrainLogger(out_dir, cfg, val_ds, enabled=rank == 0),
+        ModelBundle.for_training(
+            charset, OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True), cfg.data.preprocess
+        ),
+        state,
+    )  # fmt: skip
+
+
+def show_augmentations(run: Run) -> None:
+    """Log what augment=... does, on 16 lines the run starts with."""
+    if run.is_main and run.train_ds.augmenter is not None:
+        run.train_ds.set_epoch(run.state["epoch"])
+        spread = range(0, len(run.train_ds), max(len(run.train_ds) // 16, 1))
+        run.logger.augmentation_grid([run.train_ds[k]["image"] for k in list(spread)[:16]], run.state["step"])
+
+
+def _starting_point(cfg: Config) -> tuple[dict | None, dict | None, str | None, ModelBundle | None]:
+    """The checkpoints of ``train.resume`` and ``train.init_from`` (loaded), the latter's path, and the bundle of
+    the one used; sets ``cfg.model`` and ``cfg.data.preprocess`` to its, whatever the config said."""
+    resume = load_checkpoint(resolve_checkpoint(cfg.train.resume)) if cfg.train.resume else None
+    if resume is not None and not {"optimizer", "state", "rng"} <= resume.keys():
+        raise HTRError(
+            f"train.resume={cfg.train.resume} holds a model without its training state (optimizer, RNG, step), so "
+            "there is no run to continue; start a new run from its weights with train.init_from instead"
+        )
+    init_path = str(resolve_checkpoint(cfg.train.init_from)) if cfg.train.init_from and not resume else None
+    init = load_checkpoint(init_path) if init_path else None
+    ckpt = resume if resume is not None else init
+    bundle = ModelBundle.from_checkpoint(ckpt, init_path or resolve_checkpoint(cfg.train.resume)) if ckpt else None
+    if bundle is not None:
+        cfg.model, cfg.data.preprocess = bundle.model, bundle.preprocess
+    if cfg.data.preprocess.height != cfg.model.height:
+        raise HTRError(
+            f"data.preprocess.height={cfg.data.preprocess.height} differs from model.height={cfg.model.height}; "
+            "lines must be scaled to the model's input height (leave data.preprocess.height unset to follow it)"
+        )
+    return resume, init, init_path, bundle
+
+
+def _restore(
+    resume: dict[str, Any],
+    model: CRNN,
+    ema: AveragedModel | None,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    scaler: torch.amp.GradScaler,
+    state: dict[str, Any],
+) -> None:
+    """Put the weights, optimizer, schedule, scaler, counters and RNG of ``last.pt`` back (the RNG last)."""
+    model.load_state_dict(resume.get("train_model", resume["model"]))
+    if ema is not None:
+        ema.module.load_state_dict(resume["model"])
+        ema.n_averaged.fill_(int(resume["state"].get("ema_updates", 0)))
+    optimizer.load_state_dict(resume["optimizer"])
+    if scheduler is not None and resume.get("scheduler"):
+        scheduler.load_state_dict(resume["scheduler"])
+    scaler.load_state_dict(resume["scaler"])
+    state.update(resume["state"])
+    set_rng_state(resume["rng"])
+
+
+def _setup_distributed(cfg: Config) -> tuple[torch.device, int, int]:
+    """Device, rank and world size; initializes the process group under torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    want = cfg.train.device
+    use_cuda = torch.cuda.is_available() and want in ("auto", "cuda")
+    if want == "cuda" and not torch.cuda.is_available():
+        raise HTRError("train.device=cuda was asked for but no CUDA device is available")
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    if use_cuda:
+        torch.cuda.set_device(local_rank)
+        # No cuDNN autotuning: every batch has its own width (and augmentation changes widths every epoch), so
+        # benchmark mode would time the convolution algorithms again at nearly every step.
+        torch.backends.cudnn.benchmark = False
+        return torch.device("cuda", local_rank), rank, world
+    return torch.device("cpu"), rank, world
+
+
+def _check_run_settings(cfg: Config, out_dir: Path) -> None:
+    """Refuse settings that would train nothing, and a run folder whose checkpoints a new run would replace;
+    remove the temporary files of a checkpoint write that a kill interrupted."""
+    if cfg.data.batch_size < 1:
+        raise HTRError(f"data.batch_size={cfg.data.batch_size} must be at least 1")
+    if not cfg.optim.lr >= 0:  # 0 is allowed: it runs the loop with the weights frozen (the tests use it)
+        raise HTRError(f"optim.lr={cfg.optim.lr} must be a number >= 0")
+    if cfg.train.max_epochs < 1 or (cfg.train.max_steps is not None and cfg.train.max_steps < 1):
+        raise HTRError("train.max_epochs and train.max_steps must be at least 1")
+    if cfg.train.val_every_steps < 0:
+        raise HTRError(f"train.val_every_steps={cfg.train.val_every_steps} must be >= 0 (0: at each epoch's end only)")
+    remove_stale_temporaries(out_dir)
+    if cfg.train.overwrite or (cfg.train.resume and _same_folder(resolve_checkpoint(cfg.train.resume), out_dir)):
+        return
+    existing = [n for n in ("best.pt", "last.pt") if (out_dir / n).exists()]
+    if existing:
+        raise HTRError(
+            f"{out_dir} already holds {' and '.join(existing)} of another run; continue it with "
+            f"train.resume={out_dir / 'last.pt'}, choose another folder, or set train.overwrite=true to replace them"
+        )
+
+
+def _same_folder(checkpoint: Path, out_dir: Path) -> bool:
+    """Whether ``checkpoint`` lies in the run folder ``out_dir``."""
+    return checkpoint.resolve().parent == out_dir.resolve()
+
+
+def _carry_best(resume_path: Path, out_dir: Path, best_cer: float, say: Callable[[str], None]) -> None:
+    """Give a run resumed into another folder the best.pt of the run it continues.
+
+    Its best CER so far is that run's, and best.pt is written only when validation beats it: without the copy,
+    the new folder could end without the best.pt the run names. A best.pt that is not of that run (its CER
+    differs from the one last.pt records) is left where it is.
+    """
+    src = resume_path.parent / "best.pt"
+    if _same_folder(resume_path, out_dir) or not math.isfinite(best_cer):
+        return
+    try:
+        ours = src.is_file() and load_checkpoint(src).get("state", {}).get("best_cer") == best_cer
+    except CheckpointError:  # damaged: the new folder gets its own best.pt at the next improvement
+        ours = False
+    if ours:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        copy_checkpoint(src, out_dir / "best.pt")
+        say(f"copied {src} (val CER {best_cer:.4f}) to {out_dir}: the best checkpoint of the run so far")
+    else:
+        say(f"note: no best.pt of this run next to {resume_path}; {out_dir / 'best.pt'} is written when "
+            f"validation beats its best CER {best_cer:.4f}")  # fmt: skip
+
+
+def _make_optimizer(cfg: Config, model: torch.nn.Module) -> torch.optim.Optimizer:
+    o = cfg.optim
+    if o.name == "adam":
+        return torch.optim.Adam(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
+    if o.name == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
+    if o.name == "rmsprop":
+        return torch.optim.RMSprop(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
+    raise HTRError(f"optim.name={o.name!r} is not one of adam, adamw, rmsprop")
+
+
+def _make_scheduler(cfg: Config, optimizer: torch.optim.Optimizer, total_steps: int) -> Any:
+    o = cfg.optim
+    if o.scheduler == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=o.plateau_factor, patience=o.plateau_patience
+        )
+    if o.scheduler == "cosine":
+        warm = max(o.warmup_steps, 0)
+
+        def factor(step: int) -> float:
+            if step < warm:
+                return (step + 1) / warm
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(total_steps - warm, 1))))
+
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    if o.scheduler == "none":
+        return None
+    raise HTRError(f"optim.scheduler={o.scheduler!r} is not one of plateau, cosine, none")
