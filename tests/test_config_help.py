@@ -96,7 +96,7 @@ def test_help_errors_are_one_line(capsys):
 
 def test_train_help_from_the_command_line():
     p = subprocess.run([sys.executable, "-m", "htr.train", "--help"], cwd=REPO, capture_output=True, text=True,
-                       timeout=120)  # fmt: skip
+                       timeout=600)  # fmt: skip
     assert p.returncode == 0 and p.stderr == ""
     assert "  train.val_every_steps (int, 0): > 0: also validate every" in p.stdout
     assert "--cfg job" in p.stdout and "data=folder " in p.stdout and "Examples:" in p.stdout

@@ -277,7 +277,7 @@ def test_check_takes_settings_from_a_checkpoint(tmp_path: Path, capsys: pytest.C
 def test_check_exit_status_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     data = shutil.copytree(FIXTURES / "tsv", tmp_path / "tsv")
     proc = subprocess.run(
-        [sys.executable, "-m", "htr.data", "check", str(data)], capture_output=True, text=True, cwd=REPO, timeout=60
+        [sys.executable, "-m", "htr.data", "check", str(data)], capture_output=True, text=True, cwd=REPO, timeout=600
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "checked 3 lines" in proc.stdout and "OK" in proc.stdout

@@ -27,7 +27,7 @@ TEXTS = ["a", "hi there", "the quick brown fox", "jumps", "over the lazy dog 42"
 
 
 def _run(*args: str) -> str:
-    p = subprocess.run([sys.executable, "-m", *args], cwd=REPO, capture_output=True, text=True, timeout=120)
+    p = subprocess.run([sys.executable, "-m", *args], cwd=REPO, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, f"{args} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}"
     return p.stdout
 

@@ -47,7 +47,7 @@ def _kill_at(cmd: list[str], last: Path, target: int, delay: float) -> None:
         time.sleep(delay)
         assert proc.poll() is None, f"the run ended before the kill planned at step {target}"
         proc.kill()
-        proc.wait(timeout=60)
+        proc.wait(timeout=300)
     finally:
         proc.kill()
 

@@ -174,7 +174,7 @@ def test_recognize_page_in_process(checkpoint):
 def _recognize(*args: str, status: int = 0) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     p = subprocess.run(
-        [sys.executable, "-m", "htr.recognize", *args], cwd=REPO, capture_output=True, text=True, timeout=120, env=env
+        [sys.executable, "-m", "htr.recognize", *args], cwd=REPO, capture_output=True, text=True, timeout=600, env=env
     )
     assert p.returncode == status, f"{args} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}"
     return p

@@ -344,7 +344,7 @@ def test_refusal_on_the_command_line_is_one_sentence_and_exit_2(tmp_path):
     xml.write_text((PAGE_FIXTURE / "p2019.xml").read_text("utf-8"), "utf-8")
     p = subprocess.run(
         [sys.executable, "-m", "htr.recognize", "--page", str(xml), "--output-format", "alto"],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        cwd=REPO, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert p.returncode == 2 and p.stdout == ""
     assert p.stderr == (

@@ -179,7 +179,7 @@ def _chromium(url: str, *args: str, tmp: Path) -> subprocess.CompletedProcess:
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              f"--user-data-dir={tmp / 'profile'}", "--force-color-profile=srgb", "--hide-scrollbars"]  # fmt: skip
-    return subprocess.run([CHROMIUM, *flags, *args, url], capture_output=True, text=True, timeout=120, check=True)
+    return subprocess.run([CHROMIUM, *flags, *args, url], capture_output=True, text=True, timeout=600, check=True)
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium)")
