@@ -106,3 +106,20 @@ def test_collate_pads_to_a_multiple_of_columns_and_keeps_the_true_widths():
     assert padded["images"][0, 0, :, :10].eq(1).all() and padded["images"][0, 0, :, 10:].eq(0).all()
     assert padded["images"][1, 0, :, 70:].eq(0).all() and torch.equal(padded["targets"], torch.tensor([1, 1, 2]))
     assert collate(batch, width_multiple=70)["images"].shape[-1] == 70  # already a multiple: no extra column
+
+
+def test_line_cache_key_changes_with_the_pipeline_version(tmp_path, monkeypatch):
+    """Lines cached by an older preprocessing pipeline are never reused once its output changes."""
+    import htr.data.lines as lines
+
+    render_text("hello").save(tmp_path / "ok.png")
+    samples = [Sample("ok", tmp_path / "ok.png", "hello")]
+    cfg = PreprocessConfig(height=32)
+    LineStore.build(samples, cfg, cache_dir=tmp_path / "cache")
+    monkeypatch.setattr(lines, "PIPELINE_VERSION", lines.PIPELINE_VERSION + 1)
+    calls = []
+    real_work = lines._work
+    monkeypatch.setattr(lines, "_work", lambda job: calls.append(job) or real_work(job))
+    LineStore.build(samples, cfg, cache_dir=tmp_path / "cache")
+    assert len(calls) == 1  # preprocessed again, not read from the old entry
+    assert len(list((tmp_path / "cache").glob("lines-*.npy"))) == 2

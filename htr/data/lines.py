@@ -2,7 +2,7 @@
 
 Epochs after the first (and later runs with the same data and settings) do no image decoding, deskewing or
 deslanting: the normalized lines sit in one memory-mapped ``(H, total_width)`` uint8 array keyed by a hash of
-the preprocessing settings and the image files' paths, sizes and modification times.
+the preprocessing settings, the pipeline's version and the image files' paths, sizes and modification times.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from PIL import Image
 from htr.data.samples import Sample
 from htr.errors import HTRError
 from htr.imageio import load_image
-from htr.preprocess.pipeline import PreprocessConfig, preprocess_line
+from htr.preprocess.pipeline import PIPELINE_VERSION, PreprocessConfig, preprocess_line
 from htr.progress import progress
 
 #: Narrower lines (a tall sliver of an image) are padded on the right with background to this width, so the
@@ -53,7 +53,8 @@ def _work(args: tuple[str, PreprocessConfig]) -> np.ndarray | str:
 
 
 def _cache_key(samples: Sequence[Sample], cfg: PreprocessConfig) -> str:
-    h = hashlib.sha1(json.dumps(dataclasses.asdict(cfg), sort_keys=True).encode())
+    settings = {**dataclasses.asdict(cfg), "pipeline_version": PIPELINE_VERSION}
+    h = hashlib.sha1(json.dumps(settings, sort_keys=True).encode())
     for s in samples:
         try:
             st = os.stat(s.image)
