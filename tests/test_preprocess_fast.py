@@ -7,9 +7,8 @@ import pytest
 from PIL import Image
 
 import htr.preprocess._common as common
-from htr.preprocess import normalize_contrast, preprocess_line, to_ink_array
+from htr.preprocess import normalize_contrast, to_ink_array
 from htr.preprocess.contrast import normalized_ink
-from htr.preprocess.pipeline import PreprocessConfig
 from htr.preprocess.render import shear_cols, shear_rows, straighten
 from htr.preprocess.resize import resize_to_height
 from htr.preprocess.skew import rotation_matrix
@@ -116,12 +115,3 @@ def test_resize_to_height_with_non_square_pixels() -> None:
     a = np.ones((20, 100), np.float32)
     assert resize_to_height(a, 10, aspect=1.2).shape == (10, 60)
     assert resize_to_height(a, 10).shape == (10, 50)
-
-
-def test_preprocess_line_keeps_the_ink_mass_of_a_straight_line() -> None:
-    """Straightening by whole-pixel shifts neither blurs nor loses ink: the output's ink is the resized input's."""
-    img = render_line()
-    out = preprocess_line(img, PreprocessConfig(height=48))
-    plain = preprocess_line(img, PreprocessConfig(height=48, deskew=False, deslant=False))
-    assert out.sum() == pytest.approx(plain.sum(), rel=0.03)
-    assert abs(out.shape[1] - plain.shape[1]) <= 2
