@@ -4,10 +4,13 @@
     python scripts/benchmark.py --quick                 # under 5 minutes on 2 cores
     python scripts/benchmark.py --models small cpu puigcerver --train-steps 30
     python scripts/benchmark.py --data /tmp/peer/data --train-only --models small small,lstm_layers=1
+    python scripts/benchmark.py --models cpu --skip-train    # preprocessing and model ms/line, decoders
 
 Measures, per model config, on real lines (../shared/data/copiste, else generated synthetic lines):
 - training throughput (lines/s) and the padded-pixel fraction over a fixed number of steps after warm-up;
-- recognition throughput (lines/s) at batch 1 and 16, with and without preprocessing (torch backend);
+- recognition throughput (lines/s and ms/line) at batch 1 and 16, with and without preprocessing (torch backend);
+  without it, the figure is the model's alone (forward pass and greedy decoding);
+- preprocessing ms/line on its own (contrast, deskew, deslant, crop, resize), without and with image loading;
 - greedy / beam / beam+LM decoding time per line (when the decoders are installed);
 - parameter count, threads, and the peak RSS of each measurement (each runs in its own process).
 """
@@ -125,11 +128,11 @@ def bench_recognize(model: str, n_lines: int, batch_size: int, include_preproces
     loaded = LoadedModel(CRNN(mcfg, len(charset)).eval(), ModelBundle(charset, mcfg, pre), Path("random"))
     arrays = None if include_preprocess else [_store(samples, mcfg.height)[i] for i in range(len(samples))]
     recognize_lines(loaded, [preprocess_file(samples[0].image, pre)], DecodeConfig(), 1)  # warm-up
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     if include_preprocess:
         arrays = [preprocess_file(s.image, pre) for s in samples]
     recognize_lines(loaded, arrays, DecodeConfig(), batch_size)
-    dt = time.perf_counter() - t0
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
     return {
         "what": "recognize",
         "model": model,
@@ -139,7 +142,44 @@ def bench_recognize(model: str, n_lines: int, batch_size: int, include_preproces
         "preprocessing": include_preprocess,
         "lines": len(samples),
         "lines_per_s": round(len(samples) / dt, 2),
+        "ms_per_line": round(1000 * dt / len(samples), 3),
+        # CPU time of all the process's threads: what a line costs, less sensitive to other processes than wall time.
+        "cpu_ms_per_line": round(1000 * cpu / len(samples), 3),
         "threads": torch.get_num_threads(),
+    }
+
+
+def bench_preprocess(n_lines: int, height: int, repeats: int = 3) -> dict:
+    """Preprocessing ms/line on one core: the pipeline alone (images already decoded), and with decoding.
+
+    Each line's time is the fastest of ``repeats`` passes (process time), which keeps other processes on a busy
+    machine out of the figure as far as possible.
+    """
+    import numpy as np
+
+    from htr.data.lines import preprocess_file
+    from htr.imageio import load_image
+    from htr.preprocess.pipeline import PreprocessConfig, preprocess_line
+
+    samples, source = _samples(n_lines, "test")
+    cfg = PreprocessConfig(height=height)
+    images = [load_image(s.image) for s in samples]
+    alone, loading = np.full(len(samples), np.inf), np.full(len(samples), np.inf)
+    for _ in range(repeats):
+        for i, (s, img) in enumerate(zip(samples, images)):
+            t0 = time.process_time()
+            preprocess_line(img, cfg)
+            t1 = time.process_time()
+            preprocess_file(s.image, cfg)
+            t2 = time.process_time()
+            alone[i], loading[i] = min(alone[i], t1 - t0), min(loading[i], t2 - t1)
+    return {
+        "what": "preprocess",
+        "data": source,
+        "height": height,
+        "lines": len(samples),
+        "ms_per_line": round(1000 * float(alone.mean()), 3),
+        "ms_per_line_with_loading": round(1000 * float(loading.mean()), 3),
     }
 
 
@@ -202,6 +242,8 @@ def main() -> None:
     p.add_argument("--lines", type=int, default=None, help="lines for the recognition figures")
     p.add_argument("--data", help="a dataset to measure on (any layout htr reads; default: Copiste, else generated)")
     p.add_argument("--train-only", action="store_true", help="training throughput only")
+    p.add_argument("--preprocess-only", action="store_true", help="preprocessing ms/line only")
+    p.add_argument("--skip-train", action="store_true", help="no training throughput")
     args = p.parse_args()
     if args.data:
         global DATA
@@ -212,10 +254,19 @@ def main() -> None:
 
     print(json.dumps({"what": "machine", "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                       "torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)  # fmt: skip
+    if not args.train_only:
+        for r in run_isolated("bench_preprocess", n_lines=n_lines, height=_model_cfg(args.models[0]).height):
+            print(json.dumps(r), flush=True)
+    if args.preprocess_only:
+        return
     for model in args.models:
         small_run = model == "puigcerver" and args.quick
-        for r in run_isolated("bench_train", model=model, steps=steps // 2 if small_run else steps, warmup=2,
-                              batch_size=16):  # fmt: skip
+        train_steps = steps // 2 if small_run else steps
+        for r in (
+            []
+            if args.skip_train
+            else run_isolated("bench_train", model=model, steps=train_steps, warmup=2, batch_size=16)
+        ):
             print(json.dumps(r), flush=True)
         for bs in () if args.train_only else (1, 16):
             for pre in (False, True):

@@ -1,3 +1,4 @@
+import numpy as np
 import torch
 
 from htr.charset import Charset
@@ -106,3 +107,35 @@ def test_collate_pads_to_a_multiple_of_columns_and_keeps_the_true_widths():
     assert padded["images"][0, 0, :, :10].eq(1).all() and padded["images"][0, 0, :, 10:].eq(0).all()
     assert padded["images"][1, 0, :, 70:].eq(0).all() and torch.equal(padded["targets"], torch.tensor([1, 1, 2]))
     assert collate(batch, width_multiple=70)["images"].shape[-1] == 70  # already a multiple: no extra column
+
+
+def test_line_cache_key_changes_with_the_pipeline_version(tmp_path, monkeypatch):
+    """Lines cached by an older preprocessing pipeline are never reused once its output changes."""
+    import htr.data.lines as lines
+
+    render_text("hello").save(tmp_path / "ok.png")
+    samples = [Sample("ok", tmp_path / "ok.png", "hello")]
+    cfg = PreprocessConfig(height=32)
+    LineStore.build(samples, cfg, cache_dir=tmp_path / "cache")
+    monkeypatch.setattr(lines, "PIPELINE_VERSION", lines.PIPELINE_VERSION + 1)
+    calls = []
+    real_work = lines._work
+    monkeypatch.setattr(lines, "_work", lambda job: calls.append(job) or real_work(job))
+    LineStore.build(samples, cfg, cache_dir=tmp_path / "cache")
+    assert len(calls) == 1  # preprocessed again, not read from the old entry
+    assert len(list((tmp_path / "cache").glob("lines-*.npy"))) == 2
+
+
+def test_line_store_is_the_same_built_by_several_processes(tmp_path):
+    samples = []
+    for i in range(70):  # enough lines for the process pool
+        text = ["hello", "world", "mot", "ligne"][i % 4] * (1 + i % 3)
+        render_text(text).save(tmp_path / f"{i}.png")
+        samples.append(Sample(str(i), tmp_path / f"{i}.png", text))
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    samples.insert(33, Sample("bad", tmp_path / "bad.png", "x"))
+    cfg = PreprocessConfig(height=32)
+    one = LineStore.build(samples, cfg, workers=1)
+    pool = LineStore.build(samples, cfg, workers=2)
+    assert one.errors.keys() == pool.errors.keys() == {33}
+    assert (one.offsets == pool.offsets).all() and np.array_equal(one.pixels, pool.pixels)

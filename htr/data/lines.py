@@ -2,7 +2,7 @@
 
 Epochs after the first (and later runs with the same data and settings) do no image decoding, deskewing or
 deslanting: the normalized lines sit in one memory-mapped ``(H, total_width)`` uint8 array keyed by a hash of
-the preprocessing settings and the image files' paths, sizes and modification times.
+the preprocessing settings, the pipeline's version and the image files' paths, sizes and modification times.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from PIL import Image
 from htr.data.samples import Sample
 from htr.errors import HTRError
 from htr.imageio import load_image
-from htr.preprocess.pipeline import PreprocessConfig, preprocess_line
+from htr.preprocess.pipeline import PIPELINE_VERSION, PreprocessConfig, preprocess_line
 from htr.progress import progress
 
 #: Narrower lines (a tall sliver of an image) are padded on the right with background to this width, so the
@@ -52,8 +52,14 @@ def _work(args: tuple[str, PreprocessConfig]) -> np.ndarray | str:
         return str(e)
 
 
+def _usable_cpus() -> int:
+    """The CPUs this process may run on (a container or ``taskset`` may allow fewer than the machine has)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def _cache_key(samples: Sequence[Sample], cfg: PreprocessConfig) -> str:
-    h = hashlib.sha1(json.dumps(dataclasses.asdict(cfg), sort_keys=True).encode())
+    settings = {**dataclasses.asdict(cfg), "pipeline_version": PIPELINE_VERSION}
+    h = hashlib.sha1(json.dumps(settings, sort_keys=True).encode())
     for s in samples:
         try:
             st = os.stat(s.image)
@@ -89,7 +95,11 @@ class LineStore:
         cache_dir: str | Path | None = None,
         workers: int | None = None,
     ) -> LineStore:
-        """Preprocess ``samples`` (in parallel when there are many), reusing the disk cache when it matches."""
+        """Preprocess ``samples`` (in parallel when there are many), reusing the disk cache when it matches.
+
+        ``workers``: processes for the first preprocessing (default: the usable CPUs, at most 8); the lines come
+        back in order, so the result is the same as in one process.
+        """
         key = _cache_key(samples, cfg)
         if cache_dir is not None:
             base = Path(cache_dir) / f"lines-{key}"
@@ -104,7 +114,7 @@ class LineStore:
                 except (OSError, ValueError, KeyError, TypeError, AttributeError):
                     pass  # a damaged cache entry is rebuilt (and rewritten) below
         jobs = [(str(s.image), cfg) for s in samples]
-        workers = workers if workers is not None else min(os.cpu_count() or 1, 8)
+        workers = workers if workers is not None else min(_usable_cpus(), 8)
         # A bar (lines/s) for the minute or so a large dataset's first preprocessing takes; only on a terminal.
         bar = {"total": len(jobs), "desc": "preprocessing lines", "unit": "line", "leave": False,
                "disable": len(jobs) < 256 or not sys.stderr.isatty()}  # fmt: skip

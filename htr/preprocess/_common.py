@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from PIL import Image
@@ -78,12 +78,23 @@ def warp_affine(a: np.ndarray, forward: np.ndarray) -> np.ndarray:
 
 
 def _dither(n: int) -> np.ndarray:
-    """A fixed pseudo-random sequence of ``n`` values in [0, 1) (the same on every call)."""
-    return (np.arange(n, dtype=np.float64) * 0.6180339887498949) % 1.0
+    """A fixed pseudo-random sequence of ``n`` values in [0, 1) (the same on every call; read-only).
+
+    Computed once and grown when needed: the modulo costs more than a whole coarse angle scan of a line.
+    """
+    global _DITHER
+    if _DITHER.size < n:
+        _DITHER = (np.arange(max(n, 2 * _DITHER.size), dtype=np.float64) * 0.6180339887498949) % 1.0
+        _DITHER.flags.writeable = False
+    return _DITHER[:n]
 
 
-#: Candidates scored together by :func:`projection_scores`: small batches keep the work in cache.
-_CHUNK = 8
+_DITHER = np.zeros(0)
+
+
+#: Candidate-point pairs splatted per batch by :func:`projection_scores`: few enough to stay in cache, enough
+#: that a small point set is scored in one batch (each batch costs a dozen numpy calls).
+_SPLATS = 1 << 15
 
 
 def projection_scores(
@@ -128,18 +139,22 @@ def projection_scores(
     hi = np.maximum(a * ulo, a * uhi) + np.maximum(b * vlo, b * vhi)
     # Three box passes move mass by up to 3(m - 1) bins either way: pad each profile by 3m on both sides.
     pad = 3 * m
-    for start in range(0, a.size, _CHUNK):
-        sl = slice(start, start + _CHUNK)
+    chunk = max(1, min(a.size, _SPLATS // u.size))
+    weights = np.tile(w, chunk)
+    unit_a = bool(np.all(a == 1.0))  # the slant search: skip a multiplication
+    for start in range(0, a.size, chunk):
+        sl = slice(start, start + chunk)
         k = a[sl].size
         nbins = int(np.ceil((hi[sl] - lo[sl]).max())) + 2 + 2 * pad
         c = np.multiply.outer(b[sl], vm)
         c += (np.arange(k) * float(nbins) + pad - np.floor(lo[sl]))[:, None]
-        c += np.multiply.outer(a[sl], um)
-        idx = c.astype(np.intp)  # floor: every coordinate is positive
-        c -= idx  # the fractional part
-        c *= w
-        hist = np.bincount(idx.ravel(), np.tile(w, k), minlength=k * nbins)
-        up = np.bincount(idx.ravel(), c.ravel(), minlength=k * nbins)
+        c += um if unit_a else np.multiply.outer(a[sl], um)
+        idx = c.astype(np.intp).ravel()  # floor: every coordinate is positive
+        frac = c.ravel()
+        frac -= idx
+        frac *= weights[: frac.size]
+        hist = np.bincount(idx, weights[: idx.size], minlength=k * nbins)
+        up = np.bincount(idx, frac, minlength=k * nbins)
         hist -= up
         hist[1:] += up[:-1]
         hist = hist.reshape(k, nbins)
@@ -157,16 +172,18 @@ def ink_points(
     a: np.ndarray,
     min_weight: float = 0.05,
     x_bin: int = 1,
+    background: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return pixel-centre coordinates ``(x, y)`` and weights of the ink pixels of ``a``.
 
     The background level (the median) is subtracted first, so an image whose background is not exactly 0
     does not bias the projection criteria; pixels below ``min_weight`` are ignored. With ``x_bin > 1``,
     groups of ``x_bin`` adjacent columns are averaged into one point at their centre first: cheaper, and
-    harmless where horizontal resolution matters little (skew, whose angles are small).
+    harmless where horizontal resolution matters little (skew, whose angles are small). Pass the median as
+    ``background`` when it is already known (it costs as much as the rest).
     """
     a = as_float32(a)
-    bg = float(np.median(a))
+    bg = float(np.median(a)) if background is None else float(background)
     if x_bin > 1:
         h, w = a.shape
         pad = -w % x_bin
@@ -179,27 +196,31 @@ def ink_points(
 
 
 def refine_search(
-    score: Callable[[np.ndarray], np.ndarray],
+    score: Callable[[np.ndarray], np.ndarray] | Sequence[Callable[[np.ndarray], np.ndarray]],
     max_angle: float,
     steps: tuple[float, ...],
 ) -> float:
     """Coarse-to-fine 1-D maximisation of ``score`` over angles in ``[-max_angle, max_angle]`` degrees.
 
-    ``score`` takes an array of candidate angles and returns one score per angle. The first step scans
-    the whole range; each later step scans the previous winner plus or minus the previous step. The
-    winner of the last scan is refined by the vertex of the parabola through it and its neighbours.
-    Returns 0.0 when no candidate scores above 0 (no ink).
+    ``score`` takes an array of candidate angles and returns one score per angle; it may also be one such
+    function per step (e.g. a cheap, coarser criterion for the first scan, which only has to find the right
+    neighbourhood). The first step scans the whole range; each later step scans the previous winner plus or
+    minus the previous step. The winner of the last scan is refined by the vertex of the parabola through it
+    and its neighbours. Returns 0.0 when no candidate scores above 0 (no ink).
     """
+    scorers = [score] * len(steps) if callable(score) else list(score)
+    if len(scorers) != len(steps):
+        raise ValueError(f"{len(scorers)} score functions for {len(steps)} steps")
     center, half = 0.0, float(max_angle)
     best, i, step = 0.0, 0, 1.0
     cands = scores = np.zeros(1)
-    for step in steps:
+    for step, scorer in zip(steps, scorers):
         n = int(np.floor(half / step + 1e-9))
         cands = center + step * np.arange(-n, n + 1, dtype=np.float64)
         cands = cands[np.abs(cands) <= max_angle + 1e-9]
         if cands.size == 0:
             break
-        scores = score(cands)
+        scores = scorer(cands)
         if not np.any(scores > 0):
             return 0.0
         # Ties (e.g. a symmetric profile) resolve towards the smallest correction.

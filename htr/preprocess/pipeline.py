@@ -8,11 +8,16 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from htr.preprocess._common import ink_points, warp_affine
-from htr.preprocess.contrast import normalize_contrast, to_ink_array
-from htr.preprocess.resize import INK_THRESHOLD, crop_to_ink, resize_to_height, work_copy
-from htr.preprocess.skew import SKEW_X_BIN, rotation_matrix, skew_from_points
-from htr.preprocess.slant import shear_matrix, slant_from_points
+from htr.preprocess.contrast import normalized_ink, to_ink_array
+from htr.preprocess.render import straighten
+from htr.preprocess.resize import crop_box, ink_box, resize_to_height, work_copy
+from htr.preprocess.skew import rotation_matrix, skew_of_work_copy
+from htr.preprocess.slant import shear_matrix, slant_of_work_copy
+
+#: Bump whenever :func:`preprocess_line` gives different output for the same input and settings: it is part of
+#: the key of the preprocessed-lines cache (:mod:`htr.data.lines`), so stale cached lines are never reused.
+#: 2: skew and slant undone by whole-pixel row/column shifts before the resize, instead of a bilinear warp.
+PIPELINE_VERSION = 2
 
 #: Skew and slant are not corrected when that would move no pixel by more than this (in pixels).
 _MIN_SHIFT = 0.5
@@ -57,47 +62,37 @@ def preprocess_line(img: Image.Image | np.ndarray, cfg: PreprocessConfig) -> np.
     """Turn a text-line image (dark ink on light paper) into the model's input.
 
     Steps: :func:`to_ink_array` -> :func:`normalize_contrast` -> deskew -> deslant -> crop to the ink ->
-    :func:`resize_to_height`, each optional per ``cfg`` except the first and the last. Skew and slant
+    resize to ``cfg.height``, each optional per ``cfg`` except the first and the last. Skew and slant
     are estimated on a copy cropped to the ink and downscaled to at most 40 rows (the slant after
-    deskewing that copy); rotation and shear are then composed into one affine warp applied once at
-    full resolution.
+    deskewing that copy); both are then undone at full resolution by whole-pixel row and column shifts
+    (see :mod:`htr.preprocess.render`), whose remaining axis scaling the final resize applies.
 
     Returns:
         float32 array of shape (cfg.height, W) in [0, 1], ink high, background 0.
     """
-    a = to_ink_array(img)
-    if cfg.contrast:
-        a = normalize_contrast(a)
-    if cfg.deskew or cfg.deslant:
-        a = _straighten(a, cfg.deskew, cfg.deslant)
-    if cfg.crop:
-        ink_rows = np.flatnonzero((a > INK_THRESHOLD).any(axis=1))
-        ink_h = int(ink_rows[-1] - ink_rows[0] + 1) if ink_rows.size else a.shape[0]
-        a = crop_to_ink(a, margin=crop_margin(ink_h, cfg.height), pad=True)
-    out = resize_to_height(a, cfg.height)
+    a = normalized_ink(img) if cfg.contrast else to_ink_array(img)
+    x_scale = y_scale = 1.0
+    box = ink_box(a) if cfg.deskew or cfg.deslant else None
+    if box is not None:
+        ink = crop_box(a, box, margin=2)
+        linear = _straightening(crop_box(a, box, margin=1), cfg.deskew, cfg.deslant)
+        h, w = ink.shape
+        # Skip a warp that would move no pixel by more than _MIN_SHIFT (relative to the centre): it would
+        # only blur the image.
+        corners = np.array([[-w, -w, w, w], [-h, h, -h, h]], dtype=np.float64) / 2.0
+        if np.abs((linear - np.eye(2)) @ corners).max() >= _MIN_SHIFT:
+            a, x_scale, y_scale = straighten(ink, linear)
+    box = ink_box(a) if cfg.crop else None
+    if box is not None:
+        a = crop_box(a, box, margin=crop_margin(round((box[1] - box[0]) * y_scale), cfg.height), pad=True)
+    out = resize_to_height(a, cfg.height, aspect=x_scale / y_scale)
     return np.clip(out, 0.0, 1.0, out=out)
 
 
-def _straighten(a: np.ndarray, deskew: bool, deslant: bool) -> np.ndarray:
-    """Estimate skew and/or slant on a small copy and undo both with one warp at full resolution."""
-    small = work_copy(a)
-    skew = skew_from_points(*ink_points(small, x_bin=SKEW_X_BIN)) if deskew else 0.0
-    slant = 0.0
-    if deslant:
-        x, y, w = ink_points(small)
-        if skew:
-            # The slant is measured on the deskewed ink: rotate the sample points, not the image.
-            rot = rotation_matrix(-skew, 0, 0)
-            x, y = rot[0, 0] * x + rot[0, 1] * y, rot[1, 0] * x + rot[1, 1] * y
-        slant = slant_from_points(x, y, w)
-    # Only the ink's bounding box needs warping (the warp re-fits the canvas anyway).
-    ink = crop_to_ink(a, margin=2)
-    h, w = ink.shape
-    # The shear's translation term is irrelevant: warp_affine re-fits the canvas.
-    forward = shear_matrix(-slant, h) @ rotation_matrix(-skew, h, w)
-    # Skip a warp that would move no pixel by more than _MIN_SHIFT (relative to the centre): it would
-    # only blur the image.
-    corners = np.array([[-w, -w, w, w], [-h, h, -h, h]], dtype=np.float64) / 2.0
-    if np.abs((forward[:2, :2] - np.eye(2)) @ corners).max() < _MIN_SHIFT:
-        return a
-    return warp_affine(ink, forward)
+def _straightening(ink: np.ndarray, deskew: bool, deslant: bool) -> np.ndarray:
+    """The 2x2 linear map undoing the skew and slant of ``ink`` (cropped to the ink with a 1-pixel margin)."""
+    small = work_copy(ink, crop=False)
+    bg = float(np.median(small))
+    skew = skew_of_work_copy(small, background=bg) if deskew else 0.0
+    slant = slant_of_work_copy(small, skew, background=bg) if deslant else 0.0
+    return shear_matrix(-slant, 0)[:2, :2] @ rotation_matrix(-skew, 0, 0)[:2, :2]

@@ -37,33 +37,51 @@ def crop_to_ink(
     a = check_2d(a)
     if margin < 0:
         raise ValueError(f"margin must be >= 0, got {margin}")
+    box = ink_box(a, threshold)
+    if box is None:
+        return a.copy()
+    return crop_box(a, box, margin, pad)
+
+
+def ink_box(a: np.ndarray, threshold: float = INK_THRESHOLD) -> tuple[int, int, int, int] | None:
+    """``(top, bottom, left, right)`` (bottom and right exclusive) of the pixels above ``threshold``; None: none."""
     ink = a > threshold
     rows = np.flatnonzero(ink.any(axis=1))
     if rows.size == 0:
-        return a.copy()
+        return None
     cols = np.flatnonzero(ink[rows[0] : rows[-1] + 1].any(axis=0))
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def crop_box(a: np.ndarray, box: tuple[int, int, int, int], margin: int = 0, pad: bool = False) -> np.ndarray:
+    """A copy of ``box`` (see :func:`ink_box`) with ``margin`` around it, clamped to ``a`` or, with ``pad``,
+    completed with zeros (as :func:`crop_to_ink` does)."""
     h, w = a.shape
-    r0, r1 = rows[0] - margin, rows[-1] + 1 + margin
-    c0, c1 = cols[0] - margin, cols[-1] + 1 + margin
+    r0, r1, c0, c1 = box[0] - margin, box[1] + margin, box[2] - margin, box[3] + margin
     out = a[max(0, r0) : min(h, r1), max(0, c0) : min(w, c1)]
     if pad and (r0 < 0 or c0 < 0 or r1 > h or c1 > w):
         return np.pad(out, ((max(0, -r0), max(0, r1 - h)), (max(0, -c0), max(0, c1 - w))))
     return out.copy()
 
 
-def scaled_width(h: int, w: int, height: int) -> int:
-    """The aspect-keeping width of an (h, w) image resized to ``height``: ``max(1, round(w*height/h))``."""
-    return max(1, int(round(w * height / h)))
+def scaled_width(h: int, w: int, height: int, aspect: float = 1.0) -> int:
+    """The aspect-keeping width of an (h, w) image resized to ``height``: ``max(1, round(w*height/h))``.
+
+    ``aspect``: the width a pixel of the input has relative to its height (1 for square pixels).
+    """
+    return max(1, int(round(w * aspect * height / h)))
 
 
 def resize_to_height(
     a: np.ndarray,
     height: int,
     resample: Image.Resampling = Image.Resampling.BILINEAR,
+    aspect: float = 1.0,
 ) -> np.ndarray:
     """Resize to exactly ``height`` rows, keeping the aspect ratio.
 
-    The width becomes ``max(1, round(W * height / H))``. Resampling is done by PIL on an 'L' image for
+    The width becomes ``max(1, round(W * aspect * height / H))``; ``aspect`` is the width of an input
+    pixel relative to its height (1 for square pixels). Resampling is done by PIL on an 'L' image for
     uint8 input (the result is uint8) and on an 'F' image otherwise (the result is float32). PIL's
     filters are antialiased when downscaling; the default bilinear filter never overshoots, so the
     value range is preserved. Works for 1-pixel-high or -wide inputs and very wide lines.
@@ -80,7 +98,7 @@ def resize_to_height(
     if height < 1:
         raise ValueError(f"height must be >= 1, got {height}")
     h, w = a.shape
-    new_w = scaled_width(h, w, height)
+    new_w = scaled_width(h, w, height, aspect)
     if (h, w) == (height, new_w):
         return a.copy() if a.dtype == np.uint8 else as_float32(a).copy()
     if a.dtype == np.uint8:
@@ -95,15 +113,17 @@ def work_copy(
     work_height: int = WORK_HEIGHT,
     max_pixels: int = WORK_PIXELS,
     min_height: int = WORK_MIN_HEIGHT,
+    crop: bool = True,
 ) -> np.ndarray:
     """A float32 copy of ``a`` cropped to the ink (1-pixel margin) and downscaled to the working size.
 
     The copy has at most ``work_height`` rows and, for long lines, at most about ``max_pixels`` pixels,
     but it is never scaled below ``min_height`` rows (very long lines keep their detail and simply cost
     more). Skew and slant are estimated on such a copy: the angles are unchanged by the crop and the
-    uniform scaling, and the estimate is much cheaper on the small copy.
+    uniform scaling, and the estimate is much cheaper on the small copy. ``crop=False``: ``a`` is already
+    cropped so.
     """
-    a = crop_to_ink(check_2d(a), margin=1)
+    a = crop_to_ink(check_2d(a), margin=1) if crop else check_2d(a)
     h, w = a.shape
     budget = float(np.sqrt(max_pixels / (h * w)))
     scale = min(1.0, work_height / h, max(budget, min_height / h))

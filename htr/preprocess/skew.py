@@ -20,8 +20,10 @@ from htr.preprocess._common import (
 )
 from htr.preprocess.resize import work_copy
 
-#: Columns averaged into one sample point for the skew search (see ``_common.ink_points``).
+#: Columns averaged into one sample point for the skew search (see ``_common.ink_points``), and for its first,
+#: coarse scan, which only has to find the neighbourhood of the best angle.
 SKEW_X_BIN = 4
+SKEW_COARSE_X_BIN = 16
 #: Coarse-to-fine angle steps in degrees.
 _STEPS = (1.0, 0.25)
 
@@ -56,9 +58,28 @@ def skew_scores(x: np.ndarray, y: np.ndarray, w: np.ndarray, angles: np.ndarray)
     return projection_scores(y, x, w, np.cos(t), np.sin(t))
 
 
-def skew_from_points(x: np.ndarray, y: np.ndarray, w: np.ndarray, max_angle: float = 10.0) -> float:
-    """Skew in degrees of the ink pixels at ``(x, y)`` with weights ``w`` (see :func:`estimate_skew`)."""
-    return refine_search(lambda angles: skew_scores(x, y, w, angles), max_angle, _STEPS)
+def skew_from_points(
+    x: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    max_angle: float = 10.0,
+    coarse: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> float:
+    """Skew in degrees of the ink pixels at ``(x, y)`` with weights ``w`` (see :func:`estimate_skew`).
+
+    ``coarse``: a smaller point set of the same ink (e.g. more columns binned) for the first, coarse scan.
+    """
+    fine = lambda angles: skew_scores(x, y, w, angles)  # noqa: E731
+    first = fine if coarse is None else (lambda angles: skew_scores(*coarse, angles))
+    return refine_search([first] + [fine] * (len(_STEPS) - 1), max_angle, _STEPS)
+
+
+def skew_of_work_copy(small: np.ndarray, max_angle: float = 10.0, background: float | None = None) -> float:
+    """Skew of a :func:`~htr.preprocess.resize.work_copy`, with the cheap coarse first scan."""
+    bg = float(np.median(small)) if background is None else background
+    fine = ink_points(small, x_bin=SKEW_X_BIN, background=bg)
+    coarse = ink_points(small, x_bin=SKEW_COARSE_X_BIN, background=bg)
+    return skew_from_points(*fine, max_angle=max_angle, coarse=coarse)
 
 
 def estimate_skew(a: np.ndarray, max_angle: float = 10.0, work_height: int = WORK_HEIGHT) -> float:
@@ -71,7 +92,7 @@ def estimate_skew(a: np.ndarray, max_angle: float = 10.0, work_height: int = WOR
     """
     if not 0.0 <= max_angle <= 45.0:
         raise ValueError(f"max_angle must lie in [0, 45] degrees, got {max_angle}")
-    return skew_from_points(*ink_points(work_copy(a, work_height), x_bin=SKEW_X_BIN), max_angle=max_angle)
+    return skew_of_work_copy(work_copy(a, work_height), max_angle)
 
 
 def deskew(a: np.ndarray, angle: float | None = None) -> np.ndarray:

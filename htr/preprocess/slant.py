@@ -23,6 +23,9 @@ from htr.preprocess.resize import work_copy
 
 #: Coarse-to-fine angle steps in degrees.
 _STEPS = (4.0, 1.0)
+#: The first, coarse scan uses the points of every ``COARSE_ROW_STEP``-th row only (it only has to find the
+#: neighbourhood of the best angle; rows are strongly correlated, columns are what the profile resolves).
+COARSE_ROW_STEP = 2
 
 
 def shear_matrix(angle: float, h: int) -> np.ndarray:
@@ -56,9 +59,40 @@ def slant_scores(x: np.ndarray, y: np.ndarray, w: np.ndarray, angles: np.ndarray
     return projection_scores(x, y, w, np.ones_like(t), t)
 
 
-def slant_from_points(x: np.ndarray, y: np.ndarray, w: np.ndarray, max_angle: float = 45.0) -> float:
-    """Slant in degrees of the ink pixels at ``(x, y)`` with weights ``w`` (see :func:`estimate_slant`)."""
-    return refine_search(lambda angles: slant_scores(x, y, w, angles), max_angle, _STEPS)
+def slant_from_points(
+    x: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    max_angle: float = 45.0,
+    coarse: np.ndarray | None = None,
+) -> float:
+    """Slant in degrees of the ink pixels at ``(x, y)`` with weights ``w`` (see :func:`estimate_slant`).
+
+    ``coarse``: a boolean mask (or index array) of the points that the first, coarse scan uses.
+    """
+    fine = lambda angles: slant_scores(x, y, w, angles)  # noqa: E731
+    first = fine if coarse is None else (lambda angles: slant_scores(x[coarse], y[coarse], w[coarse], angles))
+    return refine_search([first] + [fine] * (len(_STEPS) - 1), max_angle, _STEPS)
+
+
+def slant_of_work_copy(
+    small: np.ndarray,
+    skew: float = 0.0,
+    max_angle: float = 45.0,
+    background: float | None = None,
+) -> float:
+    """Slant of a :func:`~htr.preprocess.resize.work_copy` once its ``skew`` (degrees) is undone.
+
+    The sample points are rotated, not the image. The coarse first scan uses every ``COARSE_ROW_STEP``-th row.
+    """
+    x, y, w = ink_points(small, background=background)
+    coarse = (y.astype(np.intp) % COARSE_ROW_STEP) == 0  # y is a row centre: row + 0.5
+    if skew:
+        t = np.deg2rad(skew)
+        c, s = np.cos(t), np.sin(t)
+        # The inverse rotation (undoing the skew), about the origin: where the point lies once deskewed.
+        x, y = c * x - s * y, s * x + c * y
+    return slant_from_points(x, y, w, max_angle, coarse)
 
 
 def estimate_slant(a: np.ndarray, max_angle: float = 45.0, work_height: int = WORK_HEIGHT) -> float:
@@ -71,7 +105,7 @@ def estimate_slant(a: np.ndarray, max_angle: float = 45.0, work_height: int = WO
     """
     if not 0.0 <= max_angle < 90.0:
         raise ValueError(f"max_angle must lie in [0, 90) degrees, got {max_angle}")
-    return slant_from_points(*ink_points(work_copy(a, work_height)), max_angle=max_angle)
+    return slant_of_work_copy(work_copy(a, work_height), max_angle=max_angle)
 
 
 def deslant(a: np.ndarray, angle: float | None = None) -> np.ndarray:
