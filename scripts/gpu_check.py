@@ -23,8 +23,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+REPO = Path(__file__).resolve().parents[1]  # gpu_check.sh puts it on PYTHONPATH (no install needed there)
 DRY = os.environ.get("DRY_RUN") == "1"
 OUT = Path(os.environ.get("OUT") or "/tmp/htr-gpu-check")
 PACKED_OFF = ["data.preprocess.contrast=false", "data.preprocess.deskew=false", "data.preprocess.deslant=false",
