@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import math
 
+import kenlm
 import numpy as np
 import pytest
 import torch
@@ -11,8 +13,9 @@ from omegaconf import OmegaConf
 
 from htr.charset import Charset
 from htr.decode import DecodeConfig, GreedyDecoder, make_decoder
+from htr.decode.backends import FlashlightBackend, PyctcdecodeBackend
 from htr.decode.beam import BeamDecoder, LMSpec, ctc_log_likelihood, resolve_config
-from htr.decode.tokens import LabelTokens, char_token, token_char, token_word, word_token
+from htr.decode.tokens import LabelTokens, char_token, char_tokens, token_char, token_word, word_token
 from htr.errors import HTRError
 from htr.lm.files import update_meta
 from htr.lm.ngram import build_lm
@@ -198,3 +201,95 @@ def test_token_mapping() -> None:
     assert (lt.tokens, lt.space, lt.blank) == (("<blank>", "|", "<U+007C>", "a"), 1, 0)
     assert lt.text([3, 0, 1, 2]) == "a |"
     assert lt.unseen({"|", "a"}) == ["|"]
+
+
+def test_decoder_arguments_are_checked() -> None:
+    labels = ["<blank>", "a", "b"]
+    assert isinstance(BeamDecoder(labels).backend, FlashlightBackend)  # the default backend
+    assert isinstance(BeamDecoder(labels, backend="pyctcdecode").backend, PyctcdecodeBackend)
+    with pytest.raises(HTRError, match="unknown decoder backend 'nope'; expected one of flashlight, pyctcdecode"):
+        BeamDecoder(labels, backend="nope")
+    with pytest.raises(HTRError, match="beam_size must be at least 1, not 0"):
+        BeamDecoder(labels, beam_size=0)
+    assert BeamDecoder(labels, beam_size=1).decode(CLASSIC).text == ""  # one beam: no better than greedy here
+    with pytest.raises(ValueError, match=r"expected log-probs of shape \(T, 3\), got \(4, 4\)"):
+        BeamDecoder(labels).decode(np.zeros((4, 4), np.float32))
+    with pytest.raises(ValueError, match=r"shape \(T, 3\)"):
+        BeamDecoder(labels).decode(np.zeros(3, np.float32))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_double_precision_and_empty_lines(backend: str) -> None:
+    labels = ["<blank>", "a", "b"]
+    dec = BeamDecoder(labels, backend=backend)
+    assert dec.decode(CLASSIC.astype(np.float64)).text == "a"
+    none = dec.decode(np.zeros((0, 3), np.float32))
+    assert (none.text, none.confidence, none.char_confidences) == ("", 0.0, [])
+    # A line of blanks only (regression: the pyctcdecode path crashed realigning an empty reading).
+    blanks = dec.decode(np.log(np.tile([0.9, 0.05, 0.05], (5, 1))).astype(np.float32))
+    assert (blanks.text, blanks.confidence, blanks.char_confidences) == ("", 0.0, [])
+
+
+def test_beam_settings_reach_the_decoder() -> None:
+    labels = ["<blank>", "a", "b"]
+    assert isinstance(make_decoder(DecodeConfig(), labels), GreedyDecoder)
+    assert make_decoder(DecodeConfig(name="greedy"), labels).decode(CLASSIC).text == ""
+    assert make_decoder(DecodeConfig(name="beam"), labels).decode(CLASSIC).text == "a"
+    # A beam of one, or a threshold that keeps only each frame's best label, misses "a" (greedy's "" wins).
+    assert make_decoder(DecodeConfig(name="beam", beam_size=1), labels).decode(CLASSIC).text == ""
+    assert make_decoder(DecodeConfig(name="beam", beam_threshold=0.0), labels).decode(CLASSIC).text == ""
+    with pytest.raises(HTRError, match="unknown decoder 'nope'; expected greedy, beam or beam_lm"):
+        make_decoder(DecodeConfig(name="nope"), labels)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("char_bonus", [0.0, 1e-9])
+def test_lm_weight_scales_natural_log_probabilities(backend: str, char_bonus: float, lms: dict[str, LMSpec]) -> None:
+    # "the c?t" with p(o) = 0.5, p(a) = 0.4: the LM's choice wins once lm_weight * (ln P_lm(cat) - ln P_lm(cot))
+    # exceeds ln(0.5 / 0.4). The LM's side comes from KenLM directly (log10 scores, whole line with </s>).
+    model = kenlm.Model(lms["char"].path)
+    ln_p = {w: model.score(" ".join(char_tokens(w)), bos=True, eos=True) * math.log(10) for w in ("the cat", "the cot")}
+    flip = math.log(0.5 / 0.4) / (ln_p["the cat"] - ln_p["the cot"])
+    lp = spell(text_frames(["t", "h", "e", " ", "c", {"o": 0.5, "a": 0.4}, "t"]))
+    for factor, text in ((0.8, "the cot"), (1.25, "the cat")):
+        cfg = DecodeConfig(
+            name="beam_lm", backend=backend, lm_path=lms["char"].path, lm_weight=factor * flip, char_bonus=char_bonus
+        )
+        assert make_decoder(cfg, LABELS).decode(lp).text == text, factor
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bonuses_are_per_character_and_per_space(backend: str, lms: dict[str, LMSpec]) -> None:
+    lp = spell(text_frames("the cat sat"))
+
+    def read(**bonus: float) -> str:
+        cfg = DecodeConfig(name="beam_lm", backend=backend, lm_path=lms["char"].path, **bonus)
+        return make_decoder(cfg, LABELS).decode(lp).text
+
+    # Each character costs 30 nats, far more than its optical evidence (ln 0.95/0.05 ~ 3); spaces cost nothing.
+    assert read(char_bonus=-30.0) == "  "
+    # Each space costs 30 nats: the words run together.
+    assert " " not in read(word_insertion_penalty=-30.0)
+    assert read(char_bonus=5.0, word_insertion_penalty=5.0) == "the cat sat"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_lm_files_kenlm_cannot_load(backend: str, tmp_path) -> None:  # noqa: ANN001
+    build_lm(CORPUS, tmp_path / "o7.arpa", unit="char", order=7)
+    with pytest.raises(HTRError, match=r"o7.arpa: this is a 7-gram model but this KenLM build loads at most 6-grams"):
+        BeamDecoder(LABELS, backend=backend, lm=LMSpec(str(tmp_path / "o7.arpa")))
+    with pytest.raises(HTRError, match=r"--order 6`$"):
+        BeamDecoder(LABELS, backend=backend, lm=LMSpec(str(tmp_path / "o7.arpa")))
+    (tmp_path / "bad.arpa").write_text("garbage\n")
+    with pytest.raises(HTRError) as err:
+        BeamDecoder(LABELS, backend=backend, lm=LMSpec(str(tmp_path / "bad.arpa")))
+    msg = str(err.value)
+    assert msg.startswith(f"{tmp_path / 'bad.arpa'}: KenLM cannot load this language model (")
+    assert "FormatLoadException" in msg and "\n" not in msg  # the first line of KenLM's own message
+
+
+def test_word_lms_need_a_space_label(lms: dict[str, LMSpec]) -> None:
+    labels = [lab for lab in LABELS if lab != " "]
+    for backend in BACKENDS:
+        with pytest.raises(HTRError, match="a word LM needs a model whose labels include the space"):
+            BeamDecoder(labels, backend=backend, lm=lms["word"])
