@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import math
 
@@ -10,12 +11,13 @@ import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
+from pyctcdecode.decoder import BeamSearchDecoderCTC
 
 from htr.charset import Charset
 from htr.decode import DecodeConfig, GreedyDecoder, make_decoder
 from htr.decode.backends import FlashlightBackend, PyctcdecodeBackend
 from htr.decode.beam import BeamDecoder, LMSpec, ctc_log_likelihood, resolve_config
-from htr.decode.tokens import LabelTokens, char_token, char_tokens, token_char, token_word, word_token
+from htr.decode.tokens import LabelTokens, char_token, char_tokens, token_char, token_word, word_token, word_tokens
 from htr.errors import HTRError
 from htr.lm.files import update_meta
 from htr.lm.ngram import build_lm
@@ -243,17 +245,20 @@ def test_beam_settings_reach_the_decoder() -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("char_bonus", [0.0, 1e-9])
-def test_lm_weight_scales_natural_log_probabilities(backend: str, char_bonus: float, lms: dict[str, LMSpec]) -> None:
+@pytest.mark.parametrize(("unit", "char_bonus"), [("char", 0.0), ("char", 1e-9), ("word", 0.0)])
+def test_lm_weight_scales_natural_log_probabilities(
+    backend: str, unit: str, char_bonus: float, lms: dict[str, LMSpec]
+) -> None:
     # "the c?t" with p(o) = 0.5, p(a) = 0.4: the LM's choice wins once lm_weight * (ln P_lm(cat) - ln P_lm(cot))
     # exceeds ln(0.5 / 0.4). The LM's side comes from KenLM directly (log10 scores, whole line with </s>).
-    model = kenlm.Model(lms["char"].path)
-    ln_p = {w: model.score(" ".join(char_tokens(w)), bos=True, eos=True) * math.log(10) for w in ("the cat", "the cot")}
+    model = kenlm.Model(lms[unit].path)
+    to_tokens = char_tokens if unit == "char" else word_tokens
+    ln_p = {w: model.score(" ".join(to_tokens(w)), bos=True, eos=True) * math.log(10) for w in ("the cat", "the cot")}
     flip = math.log(0.5 / 0.4) / (ln_p["the cat"] - ln_p["the cot"])
     lp = spell(text_frames(["t", "h", "e", " ", "c", {"o": 0.5, "a": 0.4}, "t"]))
     for factor, text in ((0.8, "the cot"), (1.25, "the cat")):
         cfg = DecodeConfig(
-            name="beam_lm", backend=backend, lm_path=lms["char"].path, lm_weight=factor * flip, char_bonus=char_bonus
+            name="beam_lm", backend=backend, lm_path=lms[unit].path, lm_weight=factor * flip, char_bonus=char_bonus
         )
         assert make_decoder(cfg, LABELS).decode(lp).text == text, factor
 
@@ -293,3 +298,38 @@ def test_word_lms_need_a_space_label(lms: dict[str, LMSpec]) -> None:
     for backend in BACKENDS:
         with pytest.raises(HTRError, match="a word LM needs a model whose labels include the space"):
             BeamDecoder(labels, backend=backend, lm=lms["word"])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_word_lm_output_has_single_spaces(backend: str, lms: dict[str, LMSpec]) -> None:
+    dec = BeamDecoder(LABELS, backend=backend, lm=lms["word"])
+    assert dec.decode(spell(text_frames(" the cat  sat "))).text == "the cat sat"
+    assert dec.decode(spell(text_frames(["t", "h", "e", " ", " ", "c", "a", "t"]))).text == "the cat"
+
+
+def test_flashlight_lexicon_keeps_only_spellable_words(lms: dict[str, LMSpec]) -> None:
+    no_o = [lab for lab in LABELS if lab != "o"]  # "dog", "cot", "on", ... cannot be spelled
+    assert BeamDecoder(no_o, lm=lms["word"]).decode(spell(text_frames("the cat sat"), no_o)).text == "the cat sat"
+    with pytest.raises(HTRError, match="word.arpa.lexicon: no lexicon word can be spelled with the model's labels"):
+        BeamDecoder(["<blank>", " ", "x"], lm=lms["word"])
+
+
+def test_pyctcdecode_decoders_release_their_lm(lms: dict[str, LMSpec]) -> None:
+    # pyctcdecode keeps every decoder's LM in a class-level registry until cleanup(): no leak per decoder.
+    before = len(BeamSearchDecoderCTC.model_container)
+    dec = BeamDecoder(LABELS, backend="pyctcdecode", lm=lms["word"])
+    assert len(BeamSearchDecoderCTC.model_container) == before + 1
+    del dec
+    gc.collect()
+    assert len(BeamSearchDecoderCTC.model_container) == before
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_rare_labels_are_still_tried(backend: str) -> None:
+    # p(a) = e^-6 at each of 600 frames: P("a") ~ 600 e^-6 (1 - e^-6)^599 = 0.34 > P("") = (1 - e^-6)^600 = 0.23,
+    # so "a" must win although "a" is never a frame's best label (pyctcdecode tries labels down to e^-8).
+    lp = np.log(np.tile([1 - math.exp(-6), math.exp(-6)], (600, 1))).astype(np.float32)
+    assert BeamDecoder(["<blank>", "a"], backend=backend).decode(lp).text == "a"
+    # A beam of one, or no pruning margin, finds only greedy's "" on the classic example.
+    assert BeamDecoder(["<blank>", "a", "b"], backend=backend, beam_size=1).decode(CLASSIC).text == ""
+    assert BeamDecoder(["<blank>", "a", "b"], backend=backend, beam_threshold=0.0).decode(CLASSIC).text == ""
