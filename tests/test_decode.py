@@ -236,6 +236,7 @@ def test_beam_settings_reach_the_decoder() -> None:
     labels = ["<blank>", "a", "b"]
     assert isinstance(make_decoder(DecodeConfig(), labels), GreedyDecoder)
     assert make_decoder(DecodeConfig(name="greedy"), labels).decode(CLASSIC).text == ""
+    assert make_decoder(DecodeConfig(name="greedy"), labels).decode(np.log([[0.1, 0.2, 0.7]])).text == "b"
     assert make_decoder(DecodeConfig(name="beam"), labels).decode(CLASSIC).text == "a"
     # A beam of one, or a threshold that keeps only each frame's best label, misses "a" (greedy's "" wins).
     assert make_decoder(DecodeConfig(name="beam", beam_size=1), labels).decode(CLASSIC).text == ""
@@ -276,6 +277,9 @@ def test_bonuses_are_per_character_and_per_space(backend: str, lms: dict[str, LM
     # Each space costs 30 nats: the words run together.
     assert " " not in read(word_insertion_penalty=-30.0)
     assert read(char_bonus=5.0, word_insertion_penalty=5.0) == "the cat sat"
+    if backend == "pyctcdecode":  # with a word LM, the penalty is added per word (pyctcdecode's beta)
+        word = DecodeConfig(name="beam_lm", backend=backend, lm_path=lms["word"].path, word_insertion_penalty=-30.0)
+        assert make_decoder(word, LABELS).decode(lp).text == "thecatsat"
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -87,8 +87,11 @@ def test_unit_and_lexicon(lm_dir: Path) -> None:
     other.parent.mkdir()
     shutil.move(lm_dir / "word.arpa.lexicon", other)
     update_meta(word, {"unit": "word"})
-    with pytest.raises(HTRError, match=r"word LM without a lexicon: expected .*word.arpa.lexicon or decode.lexicon"):
+    with pytest.raises(
+        HTRError, match=r"word LM without a lexicon: expected .*word.arpa.lexicon or decode.lexicon"
+    ) as err:
         resolve_config(DecodeConfig(name="beam_lm", lm_path=str(word)))
+    assert err.value.path == str(word)
     _, spec = resolve_config(DecodeConfig(name="beam_lm", lm_path=str(word), lexicon=str(other)))
     assert (spec.unit, spec.lexicon) == ("word", str(other))
     update_meta(word, {"lexicon": "sub/words.txt"})
