@@ -40,11 +40,11 @@ def test_ctc_likelihood_of_an_impossible_labeling_is_minus_infinity_without_warn
     assert ll[0] == -math.inf
     # "a" in 2 frames: a_, _a, aa -> 0.4*0.5 + 0.5*0.4 + 0.4*0.4 = 0.56
     assert ll[1] == pytest.approx(math.log(0.56))
-    # A label with probability exactly 0 (log-prob -inf) at every frame.
-    lp = np.tile([0.0, -np.inf], (2, 1))
+    # Probabilities exactly 0 (log-prob -inf): frame 0 is surely blank, frame 1 surely "b"; "a" is impossible.
+    lp = np.array([[0.0, -np.inf, -np.inf], [-np.inf, -np.inf, 0.0]])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        ll = ctc_log_likelihood(lp, [[1], []])
+        ll = ctc_log_likelihood(lp, [[1], [2]])
     assert ll.tolist() == [-math.inf, 0.0]
 
 
