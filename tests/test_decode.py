@@ -337,3 +337,28 @@ def test_rare_labels_are_still_tried(backend: str) -> None:
     # A beam of one, or no pruning margin, finds only greedy's "" on the classic example.
     assert BeamDecoder(["<blank>", "a", "b"], backend=backend, beam_size=1).decode(CLASSIC).text == ""
     assert BeamDecoder(["<blank>", "a", "b"], backend=backend, beam_threshold=0.0).decode(CLASSIC).text == ""
+
+
+def test_greedy_reading_is_a_candidate_when_the_beam_misses_it() -> None:
+    # Greedy reads "ab" (best label per frame: blank, blank, a, b, b); a 2-wide pyctcdecode beam ends with "b"
+    # and "ba", both less probable than "ab" (exact CTC probabilities from torch).
+    p = [[0.805, 0.089, 0.106], [0.398, 0.262, 0.34], [0.067, 0.599, 0.334], [0.152, 0.029, 0.819],
+         [0.034, 0.464, 0.502]]  # fmt: skip
+    lp = np.log(np.array(p)).astype(np.float32)
+    assert torch_ctc_ll(lp, [1, 2]) > max(torch_ctc_ll(lp, [2]), torch_ctc_ll(lp, [2, 1]))
+    assert BeamDecoder(["<blank>", "a", "b"], backend="pyctcdecode", beam_size=2).decode(lp).text == "ab"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_char_bonus_is_added_once_per_character(backend: str, lms: dict[str, LMSpec]) -> None:
+    # One frame is "s" or blank at 0.5 each: "the cats" and "the cat" have the same optical score, so "s" is read
+    # once char_bonus exceeds -lm_weight * (ln P_lm(the cats) - ln P_lm(the cat)) (KenLM, natural log).
+    model = kenlm.Model(lms["char"].path)
+    ln_p = {
+        w: model.score(" ".join(char_tokens(w)), bos=True, eos=True) * math.log(10) for w in ("the cat", "the cats")
+    }
+    flip = -0.5 * (ln_p["the cats"] - ln_p["the cat"])
+    lp = spell(text_frames(["t", "h", "e", " ", "c", "a", "t", {"s": 0.5}]))
+    for delta, text in ((-0.5, "the cat"), (0.5, "the cats")):
+        dec = BeamDecoder(LABELS, backend=backend, lm=lms["char"], lm_weight=0.5, char_bonus=flip + delta)
+        assert dec.decode(lp).text == text, delta
