@@ -51,7 +51,7 @@ def token_char(token: str) -> str:
     """Inverse of :func:`char_token`."""
     if token == WORD_BOUNDARY:
         return " "
-    if token.startswith("<U+") and token.endswith(">") and len(token) > 4:
+    if token.startswith("<U+") and token.endswith(">"):  # "<U+>" fails int() below
         try:
             return chr(int(token[3:-1], 16))
         except ValueError:

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
+import math
 
+import kenlm
 import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
+from pyctcdecode.decoder import BeamSearchDecoderCTC
 
 from htr.charset import Charset
 from htr.decode import DecodeConfig, GreedyDecoder, make_decoder
+from htr.decode.backends import FlashlightBackend, PyctcdecodeBackend
 from htr.decode.beam import BeamDecoder, LMSpec, ctc_log_likelihood, resolve_config
 from htr.errors import HTRError
 from htr.lm.files import update_meta
 from htr.lm.ngram import build_lm
-from htr.tokens import LabelTokens, char_token, token_char, token_word, word_token
+from htr.tokens import LabelTokens, char_token, char_tokens, token_char, token_word, word_token, word_tokens
 
 BACKENDS = ["flashlight", "pyctcdecode"]
 LABELS = Charset(list(" abcdefghijklmnopqrstuvwxyz.é")).labels  # "é" never occurs in the LM text below
@@ -198,3 +203,162 @@ def test_token_mapping() -> None:
     assert (lt.tokens, lt.space, lt.blank) == (("<blank>", "|", "<U+007C>", "a"), 1, 0)
     assert lt.text([3, 0, 1, 2]) == "a |"
     assert lt.unseen({"|", "a"}) == ["|"]
+
+
+def test_decoder_arguments_are_checked() -> None:
+    labels = ["<blank>", "a", "b"]
+    assert isinstance(BeamDecoder(labels).backend, FlashlightBackend)  # the default backend
+    assert isinstance(BeamDecoder(labels, backend="pyctcdecode").backend, PyctcdecodeBackend)
+    with pytest.raises(HTRError, match="unknown decoder backend 'nope'; expected one of flashlight, pyctcdecode"):
+        BeamDecoder(labels, backend="nope")
+    with pytest.raises(HTRError, match="beam_size must be at least 1, not 0"):
+        BeamDecoder(labels, beam_size=0)
+    assert BeamDecoder(labels, beam_size=1).decode(CLASSIC).text == ""  # one beam: no better than greedy here
+    with pytest.raises(ValueError, match=r"expected log-probs of shape \(T, 3\), got \(4, 4\)"):
+        BeamDecoder(labels).decode(np.zeros((4, 4), np.float32))
+    with pytest.raises(ValueError, match=r"shape \(T, 3\)"):
+        BeamDecoder(labels).decode(np.zeros(3, np.float32))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_double_precision_and_empty_lines(backend: str) -> None:
+    labels = ["<blank>", "a", "b"]
+    dec = BeamDecoder(labels, backend=backend)
+    assert dec.decode(CLASSIC.astype(np.float64)).text == "a"
+    none = dec.decode(np.zeros((0, 3), np.float32))
+    assert (none.text, none.confidence, none.char_confidences) == ("", 0.0, [])
+    # A line of blanks only (regression: the pyctcdecode path crashed realigning an empty reading).
+    blanks = dec.decode(np.log(np.tile([0.9, 0.05, 0.05], (5, 1))).astype(np.float32))
+    assert (blanks.text, blanks.confidence, blanks.char_confidences) == ("", 0.0, [])
+
+
+def test_beam_settings_reach_the_decoder() -> None:
+    labels = ["<blank>", "a", "b"]
+    assert isinstance(make_decoder(DecodeConfig(), labels), GreedyDecoder)
+    assert make_decoder(DecodeConfig(name="greedy"), labels).decode(CLASSIC).text == ""
+    assert make_decoder(DecodeConfig(name="greedy"), labels).decode(np.log([[0.1, 0.2, 0.7]])).text == "b"
+    assert make_decoder(DecodeConfig(name="beam"), labels).decode(CLASSIC).text == "a"
+    # A beam of one, or a threshold that keeps only each frame's best label, misses "a" (greedy's "" wins).
+    assert make_decoder(DecodeConfig(name="beam", beam_size=1), labels).decode(CLASSIC).text == ""
+    assert make_decoder(DecodeConfig(name="beam", beam_threshold=0.0), labels).decode(CLASSIC).text == ""
+    with pytest.raises(HTRError, match="unknown decoder 'nope'; expected greedy, beam or beam_lm"):
+        make_decoder(DecodeConfig(name="nope"), labels)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(("unit", "char_bonus"), [("char", 0.0), ("char", 1e-9), ("word", 0.0)])
+def test_lm_weight_scales_natural_log_probabilities(
+    backend: str, unit: str, char_bonus: float, lms: dict[str, LMSpec]
+) -> None:
+    # "the c?t" with p(o) = 0.5, p(a) = 0.4: the LM's choice wins once lm_weight * (ln P_lm(cat) - ln P_lm(cot))
+    # exceeds ln(0.5 / 0.4). The LM's side comes from KenLM directly (log10 scores, whole line with </s>).
+    model = kenlm.Model(lms[unit].path)
+    to_tokens = char_tokens if unit == "char" else word_tokens
+    ln_p = {w: model.score(" ".join(to_tokens(w)), bos=True, eos=True) * math.log(10) for w in ("the cat", "the cot")}
+    flip = math.log(0.5 / 0.4) / (ln_p["the cat"] - ln_p["the cot"])
+    lp = spell(text_frames(["t", "h", "e", " ", "c", {"o": 0.5, "a": 0.4}, "t"]))
+    for factor, text in ((0.8, "the cot"), (1.25, "the cat")):
+        cfg = DecodeConfig(
+            name="beam_lm", backend=backend, lm_path=lms[unit].path, lm_weight=factor * flip, char_bonus=char_bonus
+        )
+        assert make_decoder(cfg, LABELS).decode(lp).text == text, factor
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bonuses_are_per_character_and_per_space(backend: str, lms: dict[str, LMSpec]) -> None:
+    lp = spell(text_frames("the cat sat"))
+
+    def read(**bonus: float) -> str:
+        cfg = DecodeConfig(name="beam_lm", backend=backend, lm_path=lms["char"].path, **bonus)
+        return make_decoder(cfg, LABELS).decode(lp).text
+
+    # Each character costs 30 nats, far more than its optical evidence (ln 0.95/0.05 ~ 3); spaces cost nothing.
+    assert read(char_bonus=-30.0) == "  "
+    # Each space costs 30 nats: the words run together.
+    assert " " not in read(word_insertion_penalty=-30.0)
+    assert read(char_bonus=5.0, word_insertion_penalty=5.0) == "the cat sat"
+    if backend == "pyctcdecode":  # with a word LM, the penalty is added per word (pyctcdecode's beta)
+        word = DecodeConfig(name="beam_lm", backend=backend, lm_path=lms["word"].path, word_insertion_penalty=-30.0)
+        assert make_decoder(word, LABELS).decode(lp).text == "thecatsat"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_lm_files_kenlm_cannot_load(backend: str, tmp_path) -> None:  # noqa: ANN001
+    build_lm(CORPUS, tmp_path / "o7.arpa", unit="char", order=7)
+    with pytest.raises(HTRError, match=r"o7.arpa: this is a 7-gram model but this KenLM build loads at most 6-grams"):
+        BeamDecoder(LABELS, backend=backend, lm=LMSpec(str(tmp_path / "o7.arpa")))
+    with pytest.raises(HTRError, match=r"--order 6`$"):
+        BeamDecoder(LABELS, backend=backend, lm=LMSpec(str(tmp_path / "o7.arpa")))
+    (tmp_path / "bad.arpa").write_text("garbage\n")
+    with pytest.raises(HTRError) as err:
+        BeamDecoder(LABELS, backend=backend, lm=LMSpec(str(tmp_path / "bad.arpa")))
+    msg = str(err.value)
+    assert msg.startswith(f"{tmp_path / 'bad.arpa'}: KenLM cannot load this language model (")
+    assert "FormatLoadException" in msg and "\n" not in msg  # the first line of KenLM's own message
+
+
+def test_word_lms_need_a_space_label(lms: dict[str, LMSpec]) -> None:
+    labels = [lab for lab in LABELS if lab != " "]
+    for backend in BACKENDS:
+        with pytest.raises(HTRError, match="a word LM needs a model whose labels include the space"):
+            BeamDecoder(labels, backend=backend, lm=lms["word"])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_word_lm_output_has_single_spaces(backend: str, lms: dict[str, LMSpec]) -> None:
+    dec = BeamDecoder(LABELS, backend=backend, lm=lms["word"])
+    assert dec.decode(spell(text_frames(" the cat  sat "))).text == "the cat sat"
+    assert dec.decode(spell(text_frames(["t", "h", "e", " ", " ", "c", "a", "t"]))).text == "the cat"
+
+
+def test_flashlight_lexicon_keeps_only_spellable_words(lms: dict[str, LMSpec]) -> None:
+    no_o = [lab for lab in LABELS if lab != "o"]  # "dog", "cot", "on", ... cannot be spelled
+    assert BeamDecoder(no_o, lm=lms["word"]).decode(spell(text_frames("the cat sat"), no_o)).text == "the cat sat"
+    with pytest.raises(HTRError, match="word.arpa.lexicon: no lexicon word can be spelled with the model's labels"):
+        BeamDecoder(["<blank>", " ", "x"], lm=lms["word"])
+
+
+def test_pyctcdecode_decoders_release_their_lm(lms: dict[str, LMSpec]) -> None:
+    # pyctcdecode keeps every decoder's LM in a class-level registry until cleanup(): no leak per decoder.
+    before = len(BeamSearchDecoderCTC.model_container)
+    dec = BeamDecoder(LABELS, backend="pyctcdecode", lm=lms["word"])
+    assert len(BeamSearchDecoderCTC.model_container) == before + 1
+    del dec
+    gc.collect()
+    assert len(BeamSearchDecoderCTC.model_container) == before
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_rare_labels_are_still_tried(backend: str) -> None:
+    # p(a) = e^-6 at each of 600 frames: P("a") ~ 600 e^-6 (1 - e^-6)^599 = 0.34 > P("") = (1 - e^-6)^600 = 0.23,
+    # so "a" must win although "a" is never a frame's best label (pyctcdecode tries labels down to e^-8).
+    lp = np.log(np.tile([1 - math.exp(-6), math.exp(-6)], (600, 1))).astype(np.float32)
+    assert BeamDecoder(["<blank>", "a"], backend=backend).decode(lp).text == "a"
+    # A beam of one, or no pruning margin, finds only greedy's "" on the classic example.
+    assert BeamDecoder(["<blank>", "a", "b"], backend=backend, beam_size=1).decode(CLASSIC).text == ""
+    assert BeamDecoder(["<blank>", "a", "b"], backend=backend, beam_threshold=0.0).decode(CLASSIC).text == ""
+
+
+def test_greedy_reading_is_a_candidate_when_the_beam_misses_it() -> None:
+    # Greedy reads "ab" (best label per frame: blank, blank, a, b, b); a 2-wide pyctcdecode beam ends with "b"
+    # and "ba", both less probable than "ab" (exact CTC probabilities from torch).
+    p = [[0.805, 0.089, 0.106], [0.398, 0.262, 0.34], [0.067, 0.599, 0.334], [0.152, 0.029, 0.819],
+         [0.034, 0.464, 0.502]]  # fmt: skip
+    lp = np.log(np.array(p)).astype(np.float32)
+    assert torch_ctc_ll(lp, [1, 2]) > max(torch_ctc_ll(lp, [2]), torch_ctc_ll(lp, [2, 1]))
+    assert BeamDecoder(["<blank>", "a", "b"], backend="pyctcdecode", beam_size=2).decode(lp).text == "ab"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_char_bonus_is_added_once_per_character(backend: str, lms: dict[str, LMSpec]) -> None:
+    # One frame is "s" or blank at 0.5 each: "the cats" and "the cat" have the same optical score, so "s" is read
+    # once char_bonus exceeds -lm_weight * (ln P_lm(the cats) - ln P_lm(the cat)) (KenLM, natural log).
+    model = kenlm.Model(lms["char"].path)
+    ln_p = {
+        w: model.score(" ".join(char_tokens(w)), bos=True, eos=True) * math.log(10) for w in ("the cat", "the cats")
+    }
+    flip = -0.5 * (ln_p["the cats"] - ln_p["the cat"])
+    lp = spell(text_frames(["t", "h", "e", " ", "c", "a", "t", {"s": 0.5}]))
+    for delta, text in ((-0.5, "the cat"), (0.5, "the cats")):
+        dec = BeamDecoder(LABELS, backend=backend, lm=lms["char"], lm_weight=0.5, char_bonus=flip + delta)
+        assert dec.decode(lp).text == text, delta

@@ -79,3 +79,16 @@ def test_dataset_rates_add_an_empty_reference_to_the_totals() -> None:
     totals = error_rates(["abc", ""], ["", "ab"])
     assert (totals.char_errors, totals.chars, totals.lines) == (5, 3, 2)
     assert totals.cer == pytest.approx(5 / 3)
+
+
+def test_greedy_on_one_frame_and_a_last_character_with_id_one() -> None:
+    hyp = GreedyDecoder(LABELS).decode(path_log_probs([1]))
+    assert (hyp.text, hyp.char_confidences) == ("a", [pytest.approx(0.7)])
+    # The line ends on label 1 ("a"): its confidence is still recorded, one value per character.
+    hyp = GreedyDecoder(LABELS).decode(path_log_probs([2, 0, 1, 1], p=0.6))
+    assert (hyp.text, hyp.char_confidences) == ("ba", [pytest.approx(0.6), pytest.approx(0.6)])
+
+
+def test_greedy_decode_batch() -> None:
+    hyps = GreedyDecoder(LABELS).decode_batch([path_log_probs([1, 0, 2]), np.zeros((0, 4)), path_log_probs([3])])
+    assert [h.text for h in hyps] == ["ab", "", " "]

@@ -26,5 +26,5 @@ def test_perfect_and_empty():
     assert error_rates(["a b"], ["a b"]).cer == 0.0
     r = error_rates(["abc"], [""])
     assert r.cer == 1.0 and r.wer == 1.0
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="1 references but 0 hypotheses"):
         error_rates(["a"], [])

@@ -121,6 +121,8 @@ def path_confidences(log_probs: np.ndarray, path: np.ndarray | list[int], blank:
 def viterbi_path(log_probs: np.ndarray, ids: list[int], blank: int) -> np.ndarray:
     """The most probable frame path (labels per frame) that collapses to ``ids``."""
     t_len = log_probs.shape[0]
+    if not ids:  # only blanks (the recursion below needs at least one label)
+        return np.full(t_len, blank, dtype=np.int64)
     ext = np.full(2 * len(ids) + 1, blank, dtype=np.int64)
     ext[1::2] = ids
     s_len = len(ext)
@@ -128,7 +130,7 @@ def viterbi_path(log_probs: np.ndarray, ids: list[int], blank: int) -> np.ndarra
     skip = np.zeros(s_len, dtype=bool)
     skip[3::2] = ext[3::2] != ext[1:-2:2]
     delta = np.full(s_len, -np.inf)
-    delta[: min(2, s_len)] = emit[0, : min(2, s_len)]
+    delta[:2] = emit[0, :2]
     back = np.zeros((t_len, s_len), dtype=np.int8)
     for t in range(1, t_len):
         one = np.concatenate(([-np.inf], delta[:-1]))
@@ -136,7 +138,7 @@ def viterbi_path(log_probs: np.ndarray, ids: list[int], blank: int) -> np.ndarra
         cand = np.stack([delta, one, two])
         back[t] = cand.argmax(axis=0)
         delta = cand.max(axis=0) + emit[t]
-    s = s_len - 1 if s_len == 1 or delta[-1] >= delta[-2] else s_len - 2
+    s = s_len - 1 if delta[-1] >= delta[-2] else s_len - 2  # end on the last blank or the last label
     path = np.empty(t_len, dtype=np.int64)
     for t in range(t_len - 1, -1, -1):
         path[t] = ext[s]

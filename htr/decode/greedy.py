@@ -34,8 +34,6 @@ def greedy_path(log_probs: np.ndarray) -> tuple[list[int], list[float]]:
 
     Returns the ids and, for each, the mean posterior probability of the frames that emitted it.
     """
-    if log_probs.shape[0] == 0:
-        return [], []
     best = log_probs.argmax(axis=1)  # (T,)
     best_lp = log_probs[np.arange(len(best)), best]  # (T,)
     ids: list[int] = []

@@ -1,0 +1,105 @@
+"""Which LM, lexicon and tuned values a decoding config resolves to (htr.decode.beam.resolve_config)."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+
+from htr.decode import DecodeConfig, make_decoder
+from htr.decode.beam import resolve_config
+from htr.errors import HTRError
+from htr.lm.files import read_meta, update_meta
+from htr.lm.ngram import build_lm
+
+CORPUS = ["the cat sat", "a cat ran", "the dog sat"]
+LABELS = ["<blank>", " ", *"acdegnorst"]
+
+
+@pytest.fixture()
+def lm_dir(tmp_path: Path) -> Path:
+    build_lm(CORPUS, tmp_path / "char.arpa", unit="char", order=3)
+    build_lm(CORPUS, tmp_path / "word.arpa", unit="word", order=2)
+    return tmp_path
+
+
+def _drop_meta_keys(lm: Path, *keys: str) -> None:
+    meta = {k: v for k, v in read_meta(lm).items() if k not in keys}
+    update_meta(lm, meta, replace=True)
+
+
+def test_plain_beam_ignores_the_lm_path(lm_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    cfg = DecodeConfig(name="beam", lm_path=str(lm_dir / "char.arpa"))
+    assert resolve_config(cfg) == (cfg, None)
+    with caplog.at_level(logging.INFO, logger="htr.decode.beam"):
+        assert make_decoder(cfg, LABELS).lm is None
+    assert "decode.name=beam ignores decode.lm_path; use beam_lm to decode with the LM" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="htr.decode.beam"):
+        make_decoder(DecodeConfig(name="beam"), LABELS)
+        assert make_decoder(DecodeConfig(name="beam_lm", lm_path=str(lm_dir / "char.arpa")), LABELS).lm is not None
+    assert "ignores" not in caplog.text
+
+
+def test_missing_files_are_named(lm_dir: Path) -> None:
+    with pytest.raises(HTRError, match=r"decode.name=beam_lm needs decode.lm_path \(an ARPA file"):
+        resolve_config(DecodeConfig(name="beam_lm"))
+    missing = lm_dir / "none.arpa"
+    with pytest.raises(HTRError, match="language model file does not exist") as err:
+        resolve_config(DecodeConfig(name="beam_lm", lm_path=str(missing)))
+    assert err.value.path == str(missing)
+    lexicon = lm_dir / "none.lexicon"
+    with pytest.raises(HTRError, match="lexicon file does not exist") as err:
+        resolve_config(DecodeConfig(name="beam_lm", lm_path=str(lm_dir / "word.arpa"), lexicon=str(lexicon)))
+    assert err.value.path == str(lexicon)
+
+
+def test_tuned_values_belong_to_their_backend(lm_dir: Path) -> None:
+    lm = str(lm_dir / "char.arpa")
+    update_meta(lm, {"lm_weight": 1.5, "backend": "pyctcdecode"})
+    eff, _ = resolve_config(DecodeConfig(name="beam_lm", lm_path=lm, backend="flashlight"))
+    assert (eff.backend, eff.lm_weight) == ("pyctcdecode", 1.5)  # "flashlight" is the default: the stored one wins
+    update_meta(lm, {"backend": "flashlight"})
+    eff, _ = resolve_config(DecodeConfig(name="beam_lm", lm_path=lm, backend="pyctcdecode"))
+    assert (eff.backend, eff.lm_weight) == ("pyctcdecode", 0.5)  # tuned for another backend: not used
+    _drop_meta_keys(lm_dir / "char.arpa", "backend")
+    eff, _ = resolve_config(DecodeConfig(name="beam_lm", lm_path=lm, backend="pyctcdecode"))
+    assert (eff.backend, eff.lm_weight) == ("pyctcdecode", 1.5)  # no backend stored: the values apply to any
+
+
+def test_unit_and_lexicon(lm_dir: Path) -> None:
+    char, word = lm_dir / "char.arpa", lm_dir / "word.arpa"
+    _, spec = resolve_config(DecodeConfig(name="beam_lm", lm_path=str(char)))
+    assert (spec.unit, spec.lexicon) == ("char", None)
+    # A char LM keeps its unit even when a lexicon is given.
+    _, spec = resolve_config(DecodeConfig(name="beam_lm", lm_path=str(char), lexicon=str(lm_dir / "word.arpa.lexicon")))
+    assert (spec.unit, spec.lexicon) == ("char", None)
+    # Without a stored unit, a lexicon next to the LM makes it a word LM, none a char LM.
+    _drop_meta_keys(char, "unit")
+    _drop_meta_keys(word, "unit", "lexicon")
+    assert resolve_config(DecodeConfig(name="beam_lm", lm_path=str(char)))[1].unit == "char"
+    _, spec = resolve_config(DecodeConfig(name="beam_lm", lm_path=str(word)))
+    assert (spec.unit, spec.lexicon) == ("word", str(lm_dir / "word.arpa.lexicon"))
+    # A lexicon elsewhere, given explicitly or named (relative to the LM) in PATH.json.
+    other = lm_dir / "sub" / "words.txt"
+    other.parent.mkdir()
+    shutil.move(lm_dir / "word.arpa.lexicon", other)
+    update_meta(word, {"unit": "word"})
+    with pytest.raises(
+        HTRError, match=r"word LM without a lexicon: expected .*word.arpa.lexicon or decode.lexicon"
+    ) as err:
+        resolve_config(DecodeConfig(name="beam_lm", lm_path=str(word)))
+    assert err.value.path == str(word)
+    _, spec = resolve_config(DecodeConfig(name="beam_lm", lm_path=str(word), lexicon=str(other)))
+    assert (spec.unit, spec.lexicon) == ("word", str(other))
+    update_meta(word, {"lexicon": "sub/words.txt"})
+    assert resolve_config(DecodeConfig(name="beam_lm", lm_path=str(word)))[1].lexicon == str(other)
+    update_meta(word, {"lexicon": "sub/gone.txt"})
+    with pytest.raises(HTRError, match=r"lexicon named in .*word.arpa.json does not exist") as err:
+        resolve_config(DecodeConfig(name="beam_lm", lm_path=str(word)))
+    assert err.value.path == str(lm_dir / "sub" / "gone.txt")
+    update_meta(char, {"unit": "phoneme"})
+    with pytest.raises(HTRError, match=r"unknown LM unit 'phoneme' in .*char.arpa.json"):
+        resolve_config(DecodeConfig(name="beam_lm", lm_path=str(char)))
