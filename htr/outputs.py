@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from htr.atomic import write_whole
 from htr.errors import HTRError
 from htr.page import LineResult, PageResult
 from htr.xmlout import alto_xml, image_reference, page_xml
@@ -91,14 +92,7 @@ class Output:
 
     def write(self, source: Path, content: str) -> None:
         """Write ``content`` to the output file of ``source``, whole or not at all."""
-        dest = self.path_for(source)
-        tmp = dest.with_name(f".{dest.name}.tmp{os.getpid()}")
-        try:
-            tmp.write_text(content, encoding="utf-8")
-            os.replace(tmp, dest)
-        except OSError as e:
-            tmp.unlink(missing_ok=True)
-            raise HTRError(f"cannot write the output file ({e.strerror or e})", dest) from None
+        write_whole(self.path_for(source), lambda tmp: tmp.write_text(content, encoding="utf-8"), "the output file")
 
 
 def line_page(image: Path, text: str, confidence: float, chars: list[float], size: tuple[int, int]) -> PageResult:

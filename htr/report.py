@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable
@@ -20,7 +19,8 @@ from typing import Any
 
 from rapidfuzz.distance import Levenshtein
 
-from htr.errors import HTRError, ImageError
+from htr.atomic import write_whole
+from htr.errors import ImageError
 from htr.imageio import load_image
 
 #: Line images are shown (and embedded) at most this many pixels high: legible handwriting, a page of a few MB.
@@ -225,12 +225,4 @@ def build_report(
 
 def write_report(path: str | Path, page: str) -> None:
     """Write ``page`` to ``path`` whole or not at all (a temporary file, then a rename)."""
-    p = Path(path)
-    tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_text(page, encoding="utf-8")
-        os.replace(tmp, p)
-    except OSError as e:
-        raise HTRError(f"could not write the report ({e.strerror or e})", p) from e
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_whole(Path(path), lambda tmp: tmp.write_text(page, encoding="utf-8"), "the report")

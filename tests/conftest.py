@@ -38,6 +38,30 @@ TINY_MODEL = [
 ]
 
 
+def save_untrained_checkpoint(path: Path, chars: str = " abcdehijmopstuxz") -> Path:
+    """A tiny model's checkpoint with seeded random weights: what recognize, evaluate and report need to run
+    (its readings are wrong, which tests of error handling and reports want)."""
+    from dataclasses import asdict
+
+    import torch
+    from omegaconf import OmegaConf
+
+    from htr.charset import Charset
+    from htr.checkpoint import save_checkpoint
+    from htr.config import Config
+    from htr.model import CRNN
+
+    cfg: Config = OmegaConf.to_object(
+        OmegaConf.merge(OmegaConf.structured(Config), compose_config([*TINY_MODEL, "train.out_dir=/unused"]))
+    )
+    charset = Charset(list(chars))
+    torch.manual_seed(0)
+    save_checkpoint(path, {"model": CRNN(cfg.model, len(charset)).state_dict(), "charset": charset.chars,
+                           "config": OmegaConf.to_container(OmegaConf.structured(cfg)),
+                           "preprocess": asdict(cfg.data.preprocess)})  # fmt: skip
+    return path
+
+
 def render_text(text: str, height: int = 40) -> Image.Image:
     """Dark text on light paper, rendered with Pillow's built-in scalable font."""
     font = ImageFont.load_default(size=height * 3 // 4)

@@ -11,26 +11,19 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import editdistance
 import numpy as np
 import pytest
-import torch
-from omegaconf import OmegaConf
 from PIL import Image
 
 from htr import evaluate
-from htr.charset import Charset
-from htr.checkpoint import save_checkpoint
 from htr.cli import run
-from htr.config import Config
-from htr.model import CRNN
 from htr.report import align, build_report, confusions, diff_html, worst_lines
 
-from .conftest import TINY_MODEL, compose_config, render_text, write_tsv_dataset
+from .conftest import render_text, save_untrained_checkpoint, write_tsv_dataset
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -141,16 +134,7 @@ def test_report_path_is_checked_before_the_model_is_even_loaded(tmp_path, monkey
 @pytest.fixture(scope="module")
 def tiny_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An untrained tiny model (its readings are wrong, which is what a report is for)."""
-    cfg: Config = OmegaConf.to_object(
-        OmegaConf.merge(OmegaConf.structured(Config), compose_config([*TINY_MODEL, "train.out_dir=/unused"]))
-    )
-    charset = Charset(list(" abcdehijmopstuxz"))
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    save_checkpoint(path, {"model": CRNN(cfg.model, len(charset)).state_dict(), "charset": charset.chars,
-                           "config": OmegaConf.to_container(OmegaConf.structured(cfg)),
-                           "preprocess": asdict(cfg.data.preprocess)})  # fmt: skip
-    return path
+    return save_untrained_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.pt")
 
 
 def test_evaluate_writes_the_report(tmp_path, tiny_ckpt, monkeypatch, capsys):

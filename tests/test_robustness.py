@@ -20,7 +20,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -29,27 +28,24 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from omegaconf import OmegaConf
 from PIL import Image
 
 import htr.checkpoint
 import htr.data.lines
 from htr import evaluate, recognize
-from htr.charset import Charset
 from htr.checkpoint import load_checkpoint, save_checkpoint
 from htr.cli import run
-from htr.config import Config
 from htr.config_check import config_hint
 from htr.data.lines import MIN_WIDTH, LineStore, preprocess_file
 from htr.data.samples import Sample
 from htr.errors import CheckpointError, DataError, HTRError, ImageError
 from htr.inference import line_log_probs, load_model, recognize_lines
-from htr.model import CRNN, width_stride
+from htr.model import width_stride
 from htr.preprocess.pipeline import PreprocessConfig, preprocess_line
 from htr.train import train
 from htr.train_log import TrainLogger
 
-from .conftest import REPO, TINY_MODEL, compose_config, render_text, write_tsv_dataset
+from .conftest import REPO, TINY_MODEL, compose_config, render_text, save_untrained_checkpoint, write_tsv_dataset
 
 HEIGHT = 32  # TINY_MODEL's
 WORDS = ["tom", "ada", "mix", "zoe", "bed", "cup", "hat", "jug"]
@@ -147,23 +143,7 @@ def _keep_torch_threads() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def tiny_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An untrained tiny model's checkpoint (what recognize and evaluate need, nothing more)."""
-    cfg: Config = OmegaConf.to_object(
-        OmegaConf.merge(OmegaConf.structured(Config), compose_config([*TINY_MODEL, "train.out_dir=/unused"]))
-    )
-    charset = Charset(list(" abcdehijmopstuxz"))
-    torch.manual_seed(0)
-    model = CRNN(cfg.model, len(charset))
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    save_checkpoint(
-        path,
-        {
-            "model": model.state_dict(),
-            "charset": charset.chars,
-            "config": OmegaConf.to_container(OmegaConf.structured(cfg)),
-            "preprocess": asdict(cfg.data.preprocess),
-        },
-    )
-    return path
+    return save_untrained_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.pt")
 
 
 # ---------------------------------------------------------------------------------------- image files

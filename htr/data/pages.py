@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from htr.atomic import write_whole
 from htr.charset import normalize_text
 from htr.data.pagexml import PageDoc, PageLine, Point, parse_page_file, xml_format
 from htr.data.samples import Sample, check_unique
@@ -225,14 +226,8 @@ def _load_page(doc: PageDoc) -> Image.Image:
 
 def _save_png(image: Image.Image, path: Path) -> None:
     """Write ``image`` as PNG through a temporary file, so an interrupted run leaves no half-written crop."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        image.save(tmp, format="PNG")
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        # Not a DataError: the output, not the page, is at fault (iter_pages's left_out must not take it).
-        raise HTRError(f"cannot write the line image ({e.strerror or e})", path) from None
+    # An HTRError, not a DataError: the output, not the page, is at fault (iter_pages's left_out must not take it).
+    write_whole(path, lambda tmp: image.save(tmp, format="PNG"), "the line image")
 
 
 def read_page_dataset(path: Path, split: str | None = None) -> list[Sample] | None:
