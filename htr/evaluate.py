@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from htr.cli import add_backend_arg, add_decoder_args, decode_config, run, writable_output
+from htr.data.formats import read_dataset
 from htr.data.lines import LineStore
-from htr.data.readers import read_dataset
 from htr.decode import DecodeConfig
 from htr.errors import DataError
 from htr.inference import LoadedModel, OnnxModel, load_model, recognize_lines

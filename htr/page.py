@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from htr.data.formats.pages import crop_line, line_box
+from htr.data.formats.pagexml import PageDoc, Point, parse_page_file
 from htr.data.lines import preprocess_image
-from htr.data.pages import crop_line, line_box
-from htr.data.pagexml import PageDoc, Point, parse_page_file
 from htr.decode import DecodeConfig, make_decoder
 from htr.errors import DataError, HTRError
 from htr.imageio import load_image

@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from htr import __version__
-from htr.data.pagexml import Point
+from htr.data.formats.pagexml import Point
 from htr.page import LineResult, PageResult
 
 PAGE_NS = "http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15"

@@ -47,7 +47,7 @@ def _model_cfg(name: str):  # noqa: ANN202
 
 
 def _samples(n: int, split: str):  # noqa: ANN202
-    from htr.data.readers import read_dataset
+    from htr.data.formats import read_dataset
 
     if DATA:
         return read_dataset(DATA, split=split)[:n], DATA

@@ -16,8 +16,8 @@ import json
 import time
 from pathlib import Path
 
+from htr.data.formats import read_dataset
 from htr.data.lines import LineStore
-from htr.data.readers import read_dataset
 from htr.decode import DecodeConfig, make_decoder
 from htr.inference import line_log_probs, load_model
 from htr.metrics import ErrorRates

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from htr.data.formats import read_dataset
 from htr.data.lines import LineStore
-from htr.data.readers import read_dataset
 from htr.preprocess.pipeline import PreprocessConfig
 
 

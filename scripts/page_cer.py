@@ -24,7 +24,7 @@ from pathlib import Path
 
 from htr.charset import normalize_text
 from htr.cli import add_backend_arg, add_decoder_args, decode_config
-from htr.data.pages import page_xml_files, parse_page_file
+from htr.data.formats.pages import page_xml_files, parse_page_file
 from htr.decode import make_decoder
 from htr.inference import load_model
 from htr.metrics import ErrorRates

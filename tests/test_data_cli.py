@@ -17,8 +17,8 @@ from htr.cli import run
 from htr.config import ModelConfig
 from htr.data.__main__ import main
 from htr.data.convert import convert
-from htr.data.pages import read_pages
-from htr.data.readers import read_iam, read_tsv
+from htr.data.formats import read_iam, read_tsv
+from htr.data.formats.pages import read_pages
 from htr.data.splits import assign_splits
 from htr.errors import HTRError
 from htr.model.crnn import CRNN

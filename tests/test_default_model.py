@@ -8,8 +8,8 @@ import random
 import pytest
 
 from htr.cli import DEFAULT_LM
+from htr.data.formats import read_tsv
 from htr.data.lines import preprocess_file
-from htr.data.readers import read_tsv
 from htr.data.synthetic import available_fonts, render_line
 from htr.decode import DecodeConfig
 from htr.inference import DEFAULT_MODEL, DEFAULT_ONNX, OnnxModel, load_model, recognize_lines

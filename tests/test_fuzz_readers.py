@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from htr.data.pagexml import PageDoc, parse_page_file
-from htr.data.readers import read_tsv
+from htr.data.formats import read_tsv
+from htr.data.formats.pagexml import PageDoc, parse_page_file
 from htr.data.samples import Sample
 from htr.errors import DataError
 

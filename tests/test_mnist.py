@@ -21,8 +21,8 @@ from htr.charset import Charset
 from htr.checkpoint import save_checkpoint
 from htr.config import ModelConfig
 from htr.data import mnist
+from htr.data.formats import read_dataset
 from htr.data.mnist import compose_line, digit_pools, draw_line, generate_digit_lines, load_mnist, read_idx
-from htr.data.readers import read_dataset
 from htr.data.sources import dataset_path
 from htr.errors import DataError, HTRError
 from htr.model import CRNN

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from htr.data.pages import line_box, page_xml_files, parse_page_file
+from htr.data.formats.pages import line_box, page_xml_files, parse_page_file
 from htr.imageio import load_image
 from htr.inference import load_model
 from htr.page import PageResult, recognize_page

@@ -26,7 +26,7 @@ from PIL import Image
 from htr import recognize
 from htr.charset import normalize_text
 from htr.data.convert import convert
-from htr.data.pages import line_box, parse_page_file
+from htr.data.formats.pages import line_box, parse_page_file
 from htr.errors import HTRError
 from htr.inference import load_model
 from htr.outputs import Output

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from htr.data.pages import (
+from htr.data.formats import read_dataset
+from htr.data.formats.pages import (
     crop_line,
     line_box,
     page_xml_files,
@@ -21,7 +22,6 @@ from htr.data.pages import (
     safe_name,
     xml_format,
 )
-from htr.data.readers import read_dataset
 from htr.errors import DataError
 from tests.conftest import SHARED
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from htr.data.readers import read_dataset, read_folder, read_iam, read_tsv
+from htr.data.formats import read_dataset, read_folder, read_iam, read_tsv
 from htr.data.samples import Sample
 from htr.errors import DataError
 

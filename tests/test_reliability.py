@@ -20,7 +20,7 @@ import htr.export
 import htr.train
 from htr import evaluate, recognize
 from htr.checkpoint import load_checkpoint
-from htr.data.readers import read_tsv
+from htr.data.formats import read_tsv
 from htr.errors import CheckpointError, DataError, HTRError
 from htr.export import cache_is_current, cache_path, export_checkpoint, onnx_for_checkpoint, save_onnx
 from htr.inference import OnnxModel, load_model
@@ -296,7 +296,7 @@ def test_bad_utf8_after_a_bom_is_located_exactly(tmp_path: Path) -> None:
 
 
 def test_a_page_xml_naming_an_image_no_disk_can_hold_is_a_data_error(tmp_path: Path) -> None:
-    from htr.data.pagexml import parse_page_file
+    from htr.data.formats.pagexml import parse_page_file
 
     xml = tmp_path / "p.xml"
     ns = "http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15"

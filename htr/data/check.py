@@ -26,8 +26,10 @@ from pathlib import Path
 
 from htr.charset import Charset
 from htr.data.dataset import ctc_min_frames
+from htr.data.formats import read_dataset
+from htr.data.formats.manifest import _filter_split, _tsv_header, _tsv_rows, _tsv_sample, read_tsv
+from htr.data.formats.textfile import _read_text
 from htr.data.lines import MIN_WIDTH
-from htr.data.readers import _filter_split, _read_text, _tsv_header, _tsv_rows, _tsv_sample, read_dataset, read_tsv
 from htr.data.samples import Sample
 from htr.errors import DataError, HTRError
 from htr.imageio import load_image

@@ -20,8 +20,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from htr.data.pages import iter_pages, page_xml_files, safe_name
-from htr.data.readers import _find_iam_lines, _find_split_file, read_dataset, read_iam
+from htr.data.formats import read_dataset
+from htr.data.formats.iam import _find_iam_lines, _find_split_file, read_iam
+from htr.data.formats.pages import iter_pages, page_xml_files, safe_name
 from htr.data.samples import Sample
 from htr.data.splits import assign_splits
 from htr.errors import DataError, HTRError, ImageError

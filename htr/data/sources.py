@@ -7,7 +7,7 @@ import dataclasses
 import math
 from pathlib import Path
 
-from htr.data.readers import read_dataset
+from htr.data.formats import read_dataset
 from htr.data.samples import Sample
 from htr.errors import DataError, HTRError
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from htr.data.formats import read_dataset
 from htr.data.lines import LineStore
-from htr.data.readers import read_dataset
 from htr.decode import DecodeConfig, make_decoder
 from htr.errors import DataError
 from htr.inference import line_log_probs, load_model

@@ -5,7 +5,7 @@ Each ``TextLine`` of a page becomes one sample: its polygon (PAGE ``Coords/@poin
 page image, the pixels outside the polygon painted with the paper's gray (:func:`crop_line`), and the crop is
 written as a PNG so the training pipeline can read it like any other line image (:func:`read_pages`).
 
-The XML itself is parsed by :mod:`htr.data.pagexml`.
+The XML itself is parsed by :mod:`htr.data.formats.pagexml`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from htr.atomic import write_whole
 from htr.charset import normalize_text
-from htr.data.pagexml import PageDoc, PageLine, Point, parse_page_file, xml_format
+from htr.data.formats.pagexml import PageDoc, PageLine, Point, parse_page_file, xml_format
 from htr.data.samples import Sample, check_unique
 from htr.errors import DataError, HTRError
 from htr.imageio import load_image
