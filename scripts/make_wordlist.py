@@ -1,9 +1,9 @@
-"""Build ``htr/data/words.txt``: the most frequent words of the Brown corpus, one per line.
+"""Build ``htr/data/synthetic/words.txt``: the most frequent words of the Brown corpus, one per line.
 
 Usage::
 
     python scripts/make_wordlist.py [--brown ../shared/data/text/brown.zip] [--size 4000] \
-        [--out htr/data/words.txt]
+        [--out htr/data/synthetic/words.txt]
 
 The corpus (NLTK's tagged distribution: files ``brown/c??`` of ``word/tag`` tokens, one sentence per line)
 is read straight from the zip. A word qualifies when it is made of ASCII letters, optionally with one inner
@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BROWN = ROOT.parent / "shared" / "data" / "text" / "brown.zip"
-DEFAULT_OUT = ROOT / "htr" / "data" / "words.txt"
+DEFAULT_OUT = ROOT / "htr" / "data" / "synthetic" / "words.txt"
 
 WORD_RE = re.compile(r"^[A-Za-z]+(?:'[A-Za-z]+)?$")
 # Frequent tokens that are not words: units of the corpus's technical texts ("Af", "Aj").

@@ -22,6 +22,8 @@ from htr.data.synthetic import (
     read_tsv,
     render_line,
 )
+from htr.data.synthetic import fonts as synthetic_fonts
+from htr.data.synthetic import generate as synthetic_generate
 from htr.errors import HTRError
 
 ALLOWED = re.compile(r"^[A-Za-z0-9.,;:?!'\- ]+$")
@@ -79,13 +81,13 @@ def test_no_fonts_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
         raise fontpkg.FamilyNotInstalled(name)
 
     monkeypatch.setattr(fontpkg, "family", missing)
-    synthetic._available_fonts.cache_clear()
+    synthetic_fonts._available_fonts.cache_clear()
     try:
         with pytest.raises(HTRError, match="pip install fontpkg-"):
             available_fonts()
     finally:
         monkeypatch.undo()
-        synthetic._available_fonts.cache_clear()
+        synthetic_fonts._available_fonts.cache_clear()
     assert available_fonts()
 
 
@@ -238,17 +240,17 @@ def test_interrupted_generation_leaves_nothing(tmp_path: Path, monkeypatch: pyte
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(synthetic, "render_line", flaky)
+    monkeypatch.setattr(synthetic_generate, "render_line", flaky)
     with pytest.raises(KeyboardInterrupt):
         small(tmp_path / "ds")
     assert list(tmp_path.iterdir()) == []
 
     # an existing complete dataset survives an interrupted regeneration with other parameters
-    monkeypatch.setattr(synthetic, "render_line", real)
+    monkeypatch.setattr(synthetic_generate, "render_line", real)
     tsv = small(tmp_path / "ds")
     content = tsv.read_bytes()
     calls["n"] = 0
-    monkeypatch.setattr(synthetic, "render_line", flaky)
+    monkeypatch.setattr(synthetic_generate, "render_line", flaky)
     with pytest.raises(KeyboardInterrupt):
         small(tmp_path / "ds", seed=1)
     assert tsv.read_bytes() == content
