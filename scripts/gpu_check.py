@@ -189,8 +189,8 @@ def check_recognize() -> None:
         emit("recognize", error="no Copiste lines: set DATA (a lines.tsv), or pack them into gpu_data/ first")
         return
     import torch
-    from htr.data.readers import read_dataset
 
+    from htr.data.formats import read_dataset
     from htr.data.lines import LineStore
     from htr.decode import DecodeConfig
     from htr.inference import load_model, recognize_lines

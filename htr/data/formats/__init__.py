@@ -26,7 +26,7 @@ def read_dataset(path: str | Path, split: str | None = None) -> list[Sample]:
 
     A ``.tsv`` file is a manifest; ``lines.txt``, or a folder holding ``lines.txt`` or ``ascii/lines.txt``,
     is IAM; a folder holding ``lines.tsv`` is a manifest; an ``.xml`` file or a folder of PAGE/ALTO XML files
-    is read by :func:`htr.data.pages.read_pages`; any other folder holds image/``.gt.txt`` pairs (with
+    is read by :func:`htr.data.formats.pages.read_pages`; any other folder holds image/``.gt.txt`` pairs (with
     ``split``, a page folder's or a folder of pairs' sub-folder named after the split is read).
     """
     path = Path(path)
