@@ -25,7 +25,7 @@ them top to bottom. The steps, all on a copy downscaled to at most :attr:`Segmen
 
 A line's outline is its band's rectangle (with a little padding, never past the boundaries with its
 neighbours), less what lies beyond those paths (the neighbours' descenders and ascenders), turned back by the
-skew into page pixels. Crop it with :func:`htr.data.pages.crop_line`, which paints what lies outside it with
+skew into page pixels. Crop it with :func:`htr.data.formats.pages.crop_line`, which paints what lies outside it with
 the paper's gray.
 """
 
