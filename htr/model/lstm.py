@@ -3,10 +3,10 @@
 - :func:`packed_bilstm`: PyTorch's packed sequences. Used on CUDA (cuDNN runs them well) and for ONNX export
   (the exporter turns them into the ``sequence_lens`` input of ONNX's LSTM).
 - :func:`reversed_bilstm`: on CPU, PyTorch's packed LSTM takes a slow per-time-step path whose backward pass
-  costs about twice the whole rest of a training step (measured on the peers' lines: 320 ms vs 143 ms per batch
-  of 16 for the ``small`` model). This runs each direction of each layer as one ordinary (oneDNN) LSTM call
-  on the padded batch instead; the backward direction reads each line reversed *within its own length*, so it
-  starts at the line's last real frame exactly as with packing, and padding never reaches a real frame.
+  costs about twice the whole rest of a training step (docs/results.md, "Training throughput"). This runs each
+  direction of each layer as one ordinary (oneDNN) LSTM call on the padded batch instead; the backward direction
+  reads each line reversed *within its own length*, so it starts at the line's last real frame exactly as with
+  packing, and padding never reaches a real frame.
   Frames past a line's length are zeroed, as ``pad_packed_sequence`` does.
 
 Both take the parameters of one ``nn.LSTM(bidirectional=True)``, so checkpoints do not depend on the path.

@@ -42,8 +42,8 @@ def as_float32(a: np.ndarray) -> np.ndarray:
 def affine_inverse(a: float, b: float, c: float, d: float, e: float, f: float) -> tuple[float, ...]:
     """The inverse of the affine map ``x' = a x + b y + c, y' = d x + e y + f``, as the same six numbers.
 
-    In closed form: ``np.linalg.inv`` of a 3x3 matrix goes through LAPACK, whose OpenBLAS threads took 2 ms per
-    call (instead of 3 us) while other processes kept the cores busy, a quarter of a line's preprocessing.
+    In closed form: ``np.linalg.inv`` of a 3x3 matrix goes through LAPACK, whose OpenBLAS threads can take
+    hundreds of times longer than this arithmetic while other processes keep the cores busy.
     """
     det = a * e - b * d
     if abs(det) < 1e-12:
