@@ -1,0 +1,194 @@
+"""Readers' corner cases that mutation testing found unpinned (docs/testing.md, "Manifest and PAGE/ALTO readers").
+
+Each test pins one behaviour a user sees: the message and the file of an error, the text or image path of a
+sample, or the folder crops are written to. Expected values are written by hand from the fixtures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from htr.data.readers import read_dataset, read_folder, read_iam, read_tsv
+from htr.data.samples import Sample
+from htr.errors import DataError
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+IAM = FIXTURES / "iam"
+PAGE_FIXTURE = FIXTURES / "page"
+IAM_LINE = "a01-000u-00 ok 154 19 408 746 1661 89 "
+P2019 = [("l1", "Quick brown fox"), ("l2", "jumps over the"), ("l3", "lazy dog & co.")]
+
+
+def write(path: Path, data: str | bytes) -> Path:
+    """Write ``data`` (str as UTF-8) to ``path``, creating folders; return ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+    return path
+
+
+def raises_exactly(path: Path, message: str) -> pytest.RaisesExc[DataError]:
+    """``pytest.raises(DataError)`` whose message is exactly ``<path>: <message>``."""
+    return pytest.raises(DataError, match=rf"^{re.escape(f'{path}: {message}')}$")
+
+
+def page_folder(folder: Path) -> Path:
+    """``folder`` holding a copy of the PAGE 2019 fixture and its image; return it."""
+    folder.mkdir(parents=True)
+    shutil.copy(PAGE_FIXTURE / "p2019.xml", folder)
+    shutil.copy(PAGE_FIXTURE / "page.png", folder)
+    return folder
+
+
+# ------------------------------------------------------------------------------------------------- TSV
+
+
+def test_tsv_split_column_all_empty_says_none_present(tmp_path: Path) -> None:
+    tsv = write(tmp_path / "lines.tsv", "id\timage\ttext\tsplit\na\ta.png\thi\t\n")
+    with raises_exactly(tsv, "no rows with split 'train' (splits present: none)"):
+        read_tsv(tsv, split="train")
+
+
+def test_tsv_windows_separators_in_a_name_too_long_for_a_file(tmp_path: Path) -> None:
+    # `lines\<300 x>.png` can be no file's name (the disk refuses names over 255 bytes), so the backslash
+    # is a Windows separator: the image is lines/<300 x>.png.
+    name = "x" * 300 + ".png"
+    tsv = write(tmp_path / "lines.tsv", f"id\timage\ttext\na\tlines\\{name}\thi\n")
+    assert read_tsv(tsv) == [Sample("a", tmp_path / "lines" / name, "hi")]
+
+
+# ------------------------------------------------------------------------------------------------- IAM
+
+
+def test_iam_transcription_escapes_and_stray_spaces(tmp_path: Path) -> None:
+    # `|` separates words, &amp; and &quot; are XML escapes; a space inside the transcription (fields 9 and
+    # on) is kept as one space.
+    lines = write(tmp_path / "lines.txt", IAM_LINE + "R&amp;D|&quot;x&quot;  two\n")
+    assert [s.text for s in read_iam(lines)] == ['R&D "x" two']
+
+
+def test_iam_missing_or_empty_lines_txt(tmp_path: Path) -> None:
+    with raises_exactly(tmp_path / "lines.txt", "IAM lines.txt does not exist"):
+        read_iam(tmp_path / "lines.txt")
+    with raises_exactly(tmp_path, "folder holds neither lines.txt nor ascii/lines.txt"):
+        read_iam(tmp_path)
+    lines = write(tmp_path / "lines.txt", "# a01-000u-00 ok 1 2 3 4 5 6 x\n\n")
+    with raises_exactly(lines, "IAM lines.txt lists no lines"):
+        read_iam(lines)
+
+
+def test_iam_files_not_utf8_are_named_by_role(tmp_path: Path) -> None:
+    lines = write(tmp_path / "lines.txt", IAM_LINE.encode() + b"x\n\xff\n")
+    with raises_exactly(lines, "line 2: IAM lines.txt is not valid UTF-8 (byte 0xff)"):
+        read_iam(lines)
+    write(lines, IAM_LINE + "x\n")
+    forms = write(tmp_path / "forms.txt", b"# forms\n\xfe\n")
+    with raises_exactly(forms, "line 2: IAM forms.txt is not valid UTF-8 (byte 0xfe)"):
+        read_iam(lines)
+    forms.unlink()
+    split_list = write(tmp_path / "dev.lst", b"\xff")
+    with raises_exactly(split_list, "line 1: split list is not valid UTF-8 (byte 0xff)"):
+        read_iam(lines, split_file=split_list)
+
+
+def test_iam_forms_with_two_fields_and_with_one(tmp_path: Path) -> None:
+    lines = write(tmp_path / "lines.txt", IAM_LINE + "x\n")
+    forms = write(tmp_path / "forms.txt", "a01-000u 042\n")  # form id and writer id: all that is needed
+    assert [s.writer for s in read_iam(lines)] == ["042"]
+    write(forms, "# comment\na01-000u\n")
+    with raises_exactly(forms, "line 2: expected a form id and a writer id"):
+        read_iam(lines)
+
+
+def test_iam_split_lists_tried_are_named() -> None:
+    tried = "splits/dev.lst, splits/dev.txt, dev.lst, dev.txt"
+    with raises_exactly(IAM, f"no list of the 'dev' split found (tried {tried}); pass split_file"):
+        read_iam(IAM, split="dev")
+
+
+def test_iam_split_list_of_comments_only(tmp_path: Path) -> None:
+    split_list = write(tmp_path / "dev.lst", "# nothing yet\n\n")
+    with raises_exactly(split_list, "split list is empty"):
+        read_iam(IAM, split_file=split_list)
+
+
+# ----------------------------------------------------------------------------------------------- pairs
+
+
+def test_pairs_folder_missing_or_a_file(tmp_path: Path) -> None:
+    with raises_exactly(tmp_path / "nope", "dataset folder does not exist"):
+        read_folder(tmp_path / "nope")
+    file = write(tmp_path / "a.png", b"x")
+    with raises_exactly(file, "is not a folder"):
+        read_folder(file)
+
+
+def test_pairs_exactly_five_lonely_images_are_all_listed(tmp_path: Path) -> None:
+    for i in range(1, 6):
+        write(tmp_path / f"img{i}.png", b"x")
+    with raises_exactly(
+        tmp_path, "5 image(s) have no .gt.txt transcription: img1.png, img2.png, img3.png, img4.png, img5.png"
+    ):
+        read_folder(tmp_path)
+
+
+def test_pairs_lonely_transcription_lists_image_suffixes(tmp_path: Path) -> None:
+    write(tmp_path / "b.gt.txt", "ho")
+    with raises_exactly(
+        tmp_path, "1 .gt.txt file(s) have no image (.png/.jpg/.jpeg/.webp/.tif/.tiff/.bmp/.gif/.pgm/.ppm): b.gt.txt"
+    ):
+        read_folder(tmp_path)
+
+
+def test_pairs_transcription_not_utf8(tmp_path: Path) -> None:
+    write(tmp_path / "a.png", b"x")
+    gt = write(tmp_path / "a.gt.txt", b"ok\n\xc3(")
+    with raises_exactly(gt, "line 2: transcription is not valid UTF-8 (byte 0xc3)"):
+        read_folder(tmp_path)
+
+
+# ----------------------------------------------------------------------------------------------- pages
+
+
+def test_page_split_subfolder_samples(tmp_path: Path) -> None:
+    train = page_folder(tmp_path / "pages" / "train")
+    crops = train / ".htr-lines"
+    assert read_dataset(tmp_path / "pages", split="train") == [
+        Sample(f"p2019_{line}", crops / f"p2019_{line}.png", text, None, "train", ()) for line, text in P2019
+    ]
+
+
+def test_page_split_errors(tmp_path: Path) -> None:
+    folder = page_folder(tmp_path / "pages")
+    with raises_exactly(folder / "p2019.xml", "split 'train' was asked for but a single page XML has no splits"):
+        read_dataset(folder / "p2019.xml", split="train")
+    with raises_exactly(
+        folder,
+        "split 'train' was asked for but this page folder has no 'train' sub-folder; make splits with "
+        "`python -m htr.data convert SRC OUT_DIR --split-by-writer VAL TEST`",
+    ):
+        read_dataset(folder, split="train")
+
+
+@pytest.mark.parametrize("xdg", [True, False])
+def test_page_crops_go_to_the_user_cache_when_the_folder_cannot_hold_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, xdg: bool
+) -> None:
+    folder = page_folder(tmp_path / "pages")
+    write(folder / ".htr-lines", "a file where the crop folder would go")
+    if xdg:
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+        base = tmp_path / "xdg"
+    else:
+        monkeypatch.setenv("XDG_CACHE_HOME", "")  # unset or empty: ~/.cache
+        monkeypatch.setenv("HOME", str(tmp_path / "home"))
+        base = tmp_path / "home" / ".cache"
+    digest = hashlib.sha1(str(folder.resolve()).encode()).hexdigest()
+    cache = base / "htr" / "page-lines" / f"pages-{digest[:16]}"
+    samples = read_dataset(folder)
+    assert [s.image for s in samples] == [cache / f"p2019_{line}.png" for line, _ in P2019]
+    assert all(s.image.is_file() for s in samples)
