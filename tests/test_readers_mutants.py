@@ -12,7 +12,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
+from htr.data.pagexml import parse_page_file
 from htr.data.readers import read_dataset, read_folder, read_iam, read_tsv
 from htr.data.samples import Sample
 from htr.errors import DataError
@@ -192,3 +194,43 @@ def test_page_crops_go_to_the_user_cache_when_the_folder_cannot_hold_them(
     samples = read_dataset(folder)
     assert [s.image for s in samples] == [cache / f"p2019_{line}.png" for line, _ in P2019]
     assert all(s.image.is_file() for s in samples)
+
+
+# ------------------------------------------------------------------------------------------------ ALTO
+
+
+def alto(folder: Path, line: str) -> Path:
+    """An ALTO file (pixel units, image found by its stem) whose only TextLine is ``line``; return it."""
+    Image.new("L", (100, 60), 200).save(folder / "pg.png")
+    xml = folder / "pg.xml"
+    xml.write_text(f"<alto><Layout><Page><PrintSpace><TextBlock>{line}</TextBlock></PrintSpace></Page></Layout></alto>")
+    return xml
+
+
+def test_alto_polygon_without_points_falls_back_to_the_box(tmp_path: Path) -> None:
+    xml = alto(
+        tmp_path, '<TextLine ID="x" HPOS="5" VPOS="6" WIDTH="20" HEIGHT="10"><Shape><Polygon/></Shape></TextLine>'
+    )
+    assert parse_page_file(xml).lines[0].polygon == ((5, 6), (25, 6), (25, 16), (5, 16))
+
+
+def test_alto_line_without_polygon_or_box(tmp_path: Path) -> None:
+    xml = alto(tmp_path, '<TextLine ID="x" HPOS="5" VPOS="6" WIDTH="20"><String CONTENT="a"/></TextLine>')
+    with raises_exactly(xml, "TextLine 'x' has neither a Shape/Polygon nor numeric HPOS, VPOS, WIDTH, HEIGHT"):
+        parse_page_file(xml)
+
+
+def test_alto_bad_polygon_and_baseline_points_name_the_line(tmp_path: Path) -> None:
+    xml = alto(tmp_path, '<TextLine ID="x"><Shape><Polygon POINTS="5 5 9 y"/></Shape></TextLine>')
+    with raises_exactly(xml, "TextLine 'x': points '5 5 9 y' are not numbers"):
+        parse_page_file(xml)
+    line = '<TextLine ID="x" BASELINE="5 9 7"><Shape><Polygon POINTS="5 5 9 5 9 9"/></Shape></TextLine>'
+    xml = alto(tmp_path, line)
+    with raises_exactly(xml, "TextLine 'x' BASELINE: points '5 9 7' have an odd number of coordinates"):
+        parse_page_file(xml)
+
+
+def test_alto_string_and_hyp_without_content_add_nothing(tmp_path: Path) -> None:
+    body = '<String CONTENT="a"/><String/><SP/><String CONTENT="b"/><HYP/>'
+    xml = alto(tmp_path, f'<TextLine ID="x" HPOS="0" VPOS="0" WIDTH="9" HEIGHT="9">{body}</TextLine>')
+    assert parse_page_file(xml).lines[0].text == "a b"
