@@ -234,3 +234,122 @@ def test_alto_string_and_hyp_without_content_add_nothing(tmp_path: Path) -> None
     body = '<String CONTENT="a"/><String/><SP/><String CONTENT="b"/><HYP/>'
     xml = alto(tmp_path, f'<TextLine ID="x" HPOS="0" VPOS="0" WIDTH="9" HEIGHT="9">{body}</TextLine>')
     assert parse_page_file(xml).lines[0].text == "a b"
+
+
+# ------------------------------------------------------------------------------------------------ PAGE
+
+PAGE_NS = "http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15"
+
+
+def page_xml(folder: Path, lines: str, image: str = "page.png", name: str = "p.xml") -> Path:
+    """A PAGE file in ``folder`` whose Page (image ``image``) holds ``lines``; return it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    xml = folder / name
+    xml.write_text(
+        f'<PcGts xmlns="{PAGE_NS}"><Page imageFilename="{image}"><TextRegion>{lines}</TextRegion></Page></PcGts>'
+    )
+    return xml
+
+
+def te(text: str | None, index: str = "") -> str:
+    """A TextEquiv (with ``index`` when given) holding ``text`` (no Unicode element when None)."""
+    unicode = "" if text is None else f"<Unicode>{text}</Unicode>"
+    return f"<TextEquiv{f' index={index!r}' if index else ''}>{unicode}</TextEquiv>"
+
+
+def test_page_line_ids_texts_and_text_equiv_choice(tmp_path: Path) -> None:
+    shutil.copy(PAGE_FIXTURE / "page.png", tmp_path)
+    box = '<Coords points="1,2 30,2 30,9"/>'
+    lines = (
+        f"<TextLine>{box}{te('no', 'x')}{te('two', '2')}</TextLine>"
+        f'<TextLine id=" ">{box}{te("first")}{te("second")}</TextLine>'
+        f'<TextLine id="w">{box}{te("")}<Word>{te("x")}</Word></TextLine>'
+        f'<TextLine id="v">{box}<Word>{te("a")}</Word><Word/><Word>{te("")}</Word><Word>{te("b")}</Word></TextLine>'
+        f'<TextLine id="u">{box}{te(None)}<Word>{te("c")}</Word></TextLine>'
+    )
+    doc = parse_page_file(page_xml(tmp_path, lines))
+    assert [(line.id, line.text) for line in doc.lines] == [
+        ("line0000", "two"),  # a numeric index beats a non-numeric one
+        ("line0001", "first"),  # equal ranks: the first; a blank id is numbered like a missing one
+        ("w", ""),  # the line's own (empty) text, not its words'
+        ("v", "a b"),  # words without text are skipped
+        ("u", "c"),  # a TextEquiv without Unicode is no text
+    ]
+    assert doc.lines[0].polygon == ((1, 2), (30, 2), (30, 9)) and doc.lines[0].baseline is None
+
+
+def test_page_structural_errors(tmp_path: Path) -> None:
+    shutil.copy(PAGE_FIXTURE / "page.png", tmp_path)
+    xml = page_xml(tmp_path, '<TextLine id="a"><TextEquiv/></TextLine>')
+    with raises_exactly(xml, "TextLine 'a' has no <Coords>"):
+        parse_page_file(xml)
+    xml = page_xml(tmp_path, '<TextLine id="a"><Coords points=" "/></TextLine>')
+    with raises_exactly(xml, "TextLine 'a': has no points"):
+        parse_page_file(xml)
+    xml = page_xml(tmp_path, '<TextLine id="a"><Coords points="1,2 3,4"/><Baseline/></TextLine>')
+    with raises_exactly(xml, "TextLine 'a' Baseline: has no points"):
+        parse_page_file(xml)
+    other = write(tmp_path / "o.xml", "<TEI><text/></TEI>")
+    with raises_exactly(other, "root element <TEI> is neither PAGE <PcGts> nor <alto>"):
+        parse_page_file(other)
+    folder = tmp_path / "d.xml"
+    folder.mkdir()
+    with raises_exactly(folder, "XML file cannot be read (Is a directory)"):
+        parse_page_file(folder)
+
+
+def test_page_image_lookup(tmp_path: Path) -> None:
+    export = tmp_path / "export"
+    write(export / "scan.JPG", b"x")  # next to the page/ folder, as Transkribus exports it; found by the XML stem
+    xml = page_xml(export / "page", "", image="", name="scan.xml")
+    assert parse_page_file(xml).image == export / "scan.JPG"
+    write(tmp_path / "img" / "f.png", b"x")
+    xml = page_xml(tmp_path, "", image="file://img\\f.png")
+    assert parse_page_file(xml).image == tmp_path / "img" / "f.png"
+    xml = page_xml(tmp_path / "abs", "", image=f"file://{tmp_path}/img/f.png")
+    assert parse_page_file(xml).image == tmp_path / "img" / "f.png"
+    xml = page_xml(tmp_path / "none", "", image="")
+    with raises_exactly(xml, "a page image named p.* not found next to the XML"):
+        parse_page_file(xml)
+
+
+# ----------------------------------------------------------------------------------------- ALTO units
+
+ALTO_UNIT = (
+    "<alto><Description><MeasurementUnit>{unit}</MeasurementUnit></Description><Layout><Page{width}><PrintSpace>"
+    '<TextLine ID="t" HPOS="100" VPOS="50" WIDTH="200" HEIGHT="40" BASELINE="80"/></PrintSpace></Page></Layout></alto>'
+)
+
+
+@pytest.mark.parametrize(
+    ("unit", "dpi", "width", "scale"),
+    [
+        ("inch1200", (600, 600), "", 0.5),  # 600 dpi / 1200 units an inch
+        ("mm10", (1, 1), ' WIDTH="1000"', 0.4),  # no usable DPI: 400 pixels wide / Page WIDTH 1000
+        ("", None, "", 1.0),  # an empty unit is pixels
+    ],
+)
+def test_alto_scale(tmp_path: Path, unit: str, dpi: tuple[int, int] | None, width: str, scale: float) -> None:
+    Image.new("L", (400, 200), 255).save(tmp_path / "s.png", **({"dpi": dpi} if dpi else {}))
+    xml = write(tmp_path / "s.xml", ALTO_UNIT.format(unit=unit, width=width))
+    line = parse_page_file(xml).lines[0]
+    flat = [v for point in line.polygon + (line.baseline or ()) for v in point]
+    # PNG keeps DPI as pixels per metre: 600 dpi reads back as 599.9988
+    assert flat == pytest.approx([v * scale for v in (100, 50, 300, 50, 300, 90, 100, 90, 100, 80, 300, 80)], rel=1e-5)
+
+
+def test_alto_unit_errors(tmp_path: Path) -> None:
+    Image.new("L", (400, 200), 255).save(tmp_path / "s.png")
+    xml = write(tmp_path / "s.xml", ALTO_UNIT.format(unit="cm", width=""))
+    with raises_exactly(xml, "ALTO MeasurementUnit 'cm' is not one of pixel, mm10, inch1200"):
+        parse_page_file(xml)
+    write(xml, ALTO_UNIT.format(unit="mm10", width=' WIDTH="wide"'))
+    with raises_exactly(
+        xml,
+        "coordinates are in mm10 but page image s.png records no resolution (DPI) and <Page> no WIDTH, "
+        "so they cannot be converted to pixels",
+    ):
+        parse_page_file(xml)
+    write(tmp_path / "s.png", b"not a png")
+    with pytest.raises(DataError, match=rf"^{re.escape(str(xml))}: cannot read the size of page image s\.png \("):
+        parse_page_file(xml)
