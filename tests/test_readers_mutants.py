@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from htr.data.pages import line_box
 from htr.data.pagexml import parse_page_file
 from htr.data.readers import read_dataset, read_folder, read_iam, read_tsv
 from htr.data.samples import Sample
@@ -353,3 +354,13 @@ def test_alto_unit_errors(tmp_path: Path) -> None:
     write(tmp_path / "s.png", b"not a png")
     with pytest.raises(DataError, match=rf"^{re.escape(str(xml))}: cannot read the size of page image s\.png \("):
         parse_page_file(xml)
+
+
+# ------------------------------------------------------------------------------------------- cropping
+
+
+def test_line_box_at_the_page_edges() -> None:
+    # inclusive of the extreme points, grown by pad, clipped to the 100 x 50 page on all four sides
+    assert line_box([(0.0, 0.0), (10.0, 0.0), (10.0, 5.0)], (100, 50)) == (0, 0, 11, 6)
+    assert line_box([(2.5, 3.0), (97.2, 46.9)], (100, 50), pad=4) == (0, 0, 100, 50)
+    assert line_box([(20.0, 10.0), (30.9, 20.0)], (100, 50), pad=2) == (18, 8, 33, 23)
