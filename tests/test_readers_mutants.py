@@ -209,10 +209,9 @@ def alto(folder: Path, line: str) -> Path:
 
 
 def test_alto_polygon_without_points_falls_back_to_the_box(tmp_path: Path) -> None:
-    xml = alto(
-        tmp_path, '<TextLine ID="x" HPOS="5" VPOS="6" WIDTH="20" HEIGHT="10"><Shape><Polygon/></Shape></TextLine>'
-    )
-    assert parse_page_file(xml).lines[0].polygon == ((5, 6), (25, 6), (25, 16), (5, 16))
+    xml = alto(tmp_path, '<TextLine HPOS="5" VPOS="6" WIDTH="20" HEIGHT="10"><Shape><Polygon/></Shape></TextLine>')
+    line = parse_page_file(xml).lines[0]
+    assert line.polygon == ((5, 6), (25, 6), (25, 16), (5, 16)) and line.id == "line0000"  # no ID: numbered
 
 
 def test_alto_line_without_polygon_or_box(tmp_path: Path) -> None:
@@ -325,7 +324,7 @@ ALTO_UNIT = (
 @pytest.mark.parametrize(
     ("unit", "dpi", "width", "scale"),
     [
-        ("inch1200", (600, 600), "", 0.5),  # 600 dpi / 1200 units an inch
+        ("inch1200", (600, 300), "", 0.5),  # 600 dpi (across) / 1200 units an inch
         ("mm10", (1, 1), ' WIDTH="1000"', 0.4),  # no usable DPI: 400 pixels wide / Page WIDTH 1000
         ("", None, "", 1.0),  # an empty unit is pixels
     ],
@@ -345,6 +344,16 @@ def test_alto_unit_errors(tmp_path: Path) -> None:
     with raises_exactly(xml, "ALTO MeasurementUnit 'cm' is not one of pixel, mm10, inch1200"):
         parse_page_file(xml)
     write(xml, ALTO_UNIT.format(unit="mm10", width=' WIDTH="wide"'))
+    with raises_exactly(
+        xml,
+        "coordinates are in mm10 but page image s.png records no resolution (DPI) and <Page> no WIDTH, "
+        "so they cannot be converted to pixels",
+    ):
+        parse_page_file(xml)
+    no_page = ALTO_UNIT.replace("<Page{width}><PrintSpace>", "<PrintSpace>").replace(
+        "</PrintSpace></Page>", "</PrintSpace>"
+    )
+    write(xml, no_page.format(unit="mm10"))
     with raises_exactly(
         xml,
         "coordinates are in mm10 but page image s.png records no resolution (DPI) and <Page> no WIDTH, "
