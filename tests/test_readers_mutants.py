@@ -330,11 +330,11 @@ ALTO_UNIT = (
     ],
 )
 def test_alto_scale(tmp_path: Path, unit: str, dpi: tuple[int, int] | None, width: str, scale: float) -> None:
-    Image.new("L", (400, 200), 255).save(tmp_path / "s.png", **({"dpi": dpi} if dpi else {}))
+    # TIFF keeps DPI exactly (PNG rounds it to pixels per metre): 1 dpi is 1.0, the "no resolution" placeholder
+    Image.new("L", (400, 200), 255).save(tmp_path / "s.tif", **({"dpi": dpi} if dpi else {}))
     xml = write(tmp_path / "s.xml", ALTO_UNIT.format(unit=unit, width=width))
     line = parse_page_file(xml).lines[0]
     flat = [v for point in line.polygon + (line.baseline or ()) for v in point]
-    # PNG keeps DPI as pixels per metre: 600 dpi reads back as 599.9988
     assert flat == pytest.approx([v * scale for v in (100, 50, 300, 50, 300, 90, 100, 90, 100, 80, 300, 80)], rel=1e-5)
 
 
