@@ -32,7 +32,7 @@ def read_iam(path: str | Path, split: str | None = None, split_file: str | Path 
     writers = _read_iam_writers(lines_txt.parent / "forms.txt")
     samples = [
         _iam_sample(lineno, fields, root, writers, lines_txt)
-        for lineno, fields in _iam_records(_read_text(lines_txt, "IAM lines.txt"), lines_txt)
+        for lineno, fields in _iam_records(_read_text(lines_txt, "IAM lines.txt"))
     ]
     if not samples:
         raise DataError("IAM lines.txt lists no lines", lines_txt)
@@ -59,7 +59,7 @@ def _find_iam_lines(path: Path) -> Path:
     return path
 
 
-def _iam_records(text: str, path: Path) -> Iterator[tuple[int, list[str]]]:
+def _iam_records(text: str) -> Iterator[tuple[int, list[str]]]:
     """Yield ``(line number, fields)`` for each non-comment, non-blank line of an IAM list file."""
     for lineno, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
@@ -102,7 +102,7 @@ def _read_iam_writers(forms_txt: Path) -> dict[str, str]:
     if not forms_txt.is_file():
         return {}
     writers: dict[str, str] = {}
-    for lineno, fields in _iam_records(_read_text(forms_txt, "IAM forms.txt"), forms_txt):
+    for lineno, fields in _iam_records(_read_text(forms_txt, "IAM forms.txt")):
         if len(fields) < 2:
             raise DataError(f"line {lineno}: expected a form id and a writer id", forms_txt)
         writers[fields[0]] = fields[1]
@@ -121,7 +121,7 @@ def _find_split_file(root: Path, split: str) -> Path:
 
 def _read_id_list(path: Path) -> set[str]:
     """Ids of a split list: the first word of each non-blank, non-comment line."""
-    ids = {fields[0] for _, fields in _iam_records(_read_text(path, "split list"), path)}
+    ids = {fields[0] for _, fields in _iam_records(_read_text(path, "split list"))}
     if not ids:
         raise DataError("split list is empty", path)
     return ids
