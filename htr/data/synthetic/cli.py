@@ -1,16 +1,5 @@
-"""Synthetic handwritten text lines rendered with handwriting fonts, for pre-training and tests.
-
-Fonts come from the ``fontpkg-*`` packages on PyPI (SIL Open Font License 1.1, Google Fonts' handwriting
-families); each font file is one "writer". A line is rendered word by word with a wobbling baseline and
-jittered spacing, slanted, slightly rotated, then put on textured paper with noise and blur, and cropped to
-its ink with a margin that never clips a stroke.
-
-Command line::
-
-    python -m htr.data.synthetic OUT_DIR --train 2000 --val 200 --test 200 --seed 0
-
-writes ``OUT_DIR/lines/*.png`` and ``OUT_DIR/lines.tsv`` (columns ``id image text writer split``).
-"""
+"""``python -m htr.data.synthetic OUT_DIR --train N --val N --test N --seed S``: generate a synthetic line dataset
+(what it renders: the package docstring)."""
 
 from __future__ import annotations
 
