@@ -80,12 +80,17 @@ def test_ink_points_coordinates_weights_and_background() -> None:
 
 
 def test_ink_points_bins_columns_and_pads_with_background() -> None:
-    a = np.zeros((2, 6), np.float32)
+    a = np.zeros((2, 7), np.float32)
     a[0, 1] = 0.8  # columns 0..3 -> one point at x = 0.5 * 4 = 2, weight 0.8 / 4
-    a[1, 5] = 0.8  # columns 4, 5 + two padding columns (background 0) -> x = 1.5 * 4 = 6, weight 0.2
+    a[1, 5] = 0.8  # columns 4..6 + one padding column (background 0) -> x = 1.5 * 4 = 6, weight 0.2
     x, y, w = ink_points(a, x_bin=4, min_weight=0.1, background=0.0)
     assert x.tolist() == [2.0, 6.0] and y.tolist() == [0.5, 1.5]
     assert w == pytest.approx([0.2, 0.2])
+    # The padding is background, not 0: on a 0.5 background the same ink gives the same weights.
+    x, y, w = ink_points(a + 0.5, x_bin=4, min_weight=0.1, background=0.5)
+    assert x.tolist() == [2.0, 6.0] and w == pytest.approx([0.2, 0.2])
+    # Exactly min_weight above the background (0.75 - 0.25, exact in binary) is not ink.
+    assert ink_points(np.array([[0.0, 0.75, 1.0]]), min_weight=0.5, background=0.25)[0].tolist() == [2.5]
 
 
 def test_projection_scores_peakiness_scales_and_shifts() -> None:
@@ -392,6 +397,9 @@ def test_preprocess_line_border_is_background_and_ink_high() -> None:
     assert out.shape == (20, out.shape[1]) and out.dtype == np.float32
     # Ink high, background exactly 0, including the whole border.
     assert out.max() == 1.0
+    # Without the contrast stretch, ink is 1 - 20 / 255 = 0.922 (resizing averages a flat block to itself).
+    raw = preprocess_line(gray, PreprocessConfig(height=20, contrast=False))
+    assert raw.max() == pytest.approx(1 - 20 / 255, abs=1e-3)
     assert not out[0].any() and not out[-1].any() and not out[:, 0].any() and not out[:, -1].any()
     # Crop: ink 10 x 140, margin crop_margin(10, 20) = max(2, ceil(20 / 16) + 1) = 3: 16 x 146 -> 20 x 182.5.
     assert out.shape[1] in (182, 183)
