@@ -403,3 +403,58 @@ def test_preprocess_line_border_is_background_and_ink_high() -> None:
     assert not out[0].any() and not out[-1].any() and not out[:, 0].any() and not out[:, -1].any()
     # Crop: ink 10 x 140, margin crop_margin(10, 20) = max(2, ceil(20 / 16) + 1) = 3: 16 x 146 -> 20 x 182.5.
     assert out.shape[1] in (182, 183)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Edge cases added after the first hand-applied mutants
+
+
+def test_shear_by_one_degree_widens_the_canvas() -> None:
+    # 10 rows x tan 1 = 0.17 px: the 5-px rows spread over 6 columns.
+    assert shear(np.ones((10, 5), np.float32), 1.0).shape == (10, 6)
+
+
+@pytest.mark.parametrize(
+    ("box", "shape"),
+    [((0, 4, 10, 20), (8, 14)), ((26, 30, 10, 20), (8, 14)), ((10, 14, 0, 5), (8, 9)), ((10, 14, 35, 40), (8, 9))],
+)
+def test_crop_box_pads_a_single_edge(box: tuple[int, int, int, int], shape: tuple[int, int]) -> None:
+    # Ink touching exactly one edge (top, bottom, left, right) of a 30 x 40 image, margin 2: padded to
+    # the box plus 2 on every side, the padding is background, the image's own pixels are kept.
+    out = crop_box(np.ones((30, 40), np.float32), box, margin=2, pad=True)
+    assert out.shape == shape
+    r0, r1, c0, c1 = box
+    inside = (min(30, r1 + 2) - max(0, r0 - 2)) * (min(40, c1 + 2) - max(0, c0 - 2))
+    assert out.sum() == inside == shape[0] * shape[1] - 2 * (shape[1] if r0 == 0 or r1 == 30 else shape[0])
+
+
+def test_crop_to_ink_default_margin_is_two() -> None:
+    a = np.zeros((30, 40), np.float32)
+    a[10:14, 5:25] = 1.0
+    assert crop_to_ink(a).shape == (4 + 4, 20 + 4)
+
+
+def test_to_ink_array_one_pixel_wide_image() -> None:
+    np.testing.assert_array_equal(to_ink_array(Image.new("L", (1, 3), 0)), np.ones((3, 1)))
+
+
+@pytest.mark.parametrize(("slant", "skew"), [(30.0, 40.0), (-35.0, -50.0)])
+def test_straighten_with_large_angles(slant: float, skew: float) -> None:
+    """Dots land where the map sends them (up to the returned axis scaling and a shift), also far from 0."""
+    from htr.preprocess.render import straighten
+    from htr.preprocess.skew import rotation_matrix
+    from htr.preprocess.slant import shear_matrix
+
+    dots = [(5, 20), (50, 30), (10, 380), (55, 390), (30, 200)]
+    a = np.zeros((60, 400), np.float32)
+    for y, x in dots:
+        a[y, x] = 1.0
+    linear = shear_matrix(-slant, 0)[:2, :2] @ rotation_matrix(-skew, 0, 0)[:2, :2]
+    out, x_scale, y_scale = straighten(a, linear)
+    found = np.argwhere(out > 0.5)
+    assert len(found) == len(dots)
+    expected = np.array([linear @ (x + 0.5, y + 0.5) for y, x in dots]) / (x_scale, y_scale)
+    got = np.array(sorted(((c + 0.5, r + 0.5) for r, c in found), key=lambda p: p[0]))
+    expected = expected[np.argsort(expected[:, 0])]
+    offset = (got - expected).mean(axis=0)
+    assert np.abs(got - expected - offset).max() <= 1.5  # two roundings of half a pixel, rescaled
