@@ -458,3 +458,12 @@ def test_straighten_with_large_angles(slant: float, skew: float) -> None:
     expected = expected[np.argsort(expected[:, 0])]
     offset = (got - expected).mean(axis=0)
     assert np.abs(got - expected - offset).max() <= 1.5  # two roundings of half a pixel, rescaled
+
+
+@pytest.mark.parametrize("linear", [[[0.0, 1.0], [-1.0, 0.0]], [[1.0, 1.0], [1.0, 1.0]], [[-1.0, 0.0], [0.0, -1.0]]])
+def test_straighten_rejects_quarter_turns_singular_maps_and_half_turns(linear: list[list[float]]) -> None:
+    # m11 = 0 (a 90-degree turn), det = 0 (singular), m11 < 0 with det > 0 (a 180-degree turn).
+    from htr.preprocess.render import straighten
+
+    with pytest.raises(ValueError, match="cannot straighten"):
+        straighten(np.ones((3, 3), np.float32), np.array(linear))
