@@ -467,3 +467,16 @@ def test_straighten_rejects_quarter_turns_singular_maps_and_half_turns(linear: l
 
     with pytest.raises(ValueError, match="cannot straighten"):
         straighten(np.ones((3, 3), np.float32), np.array(linear))
+
+
+def test_preprocess_line_leaves_an_upright_block_alone() -> None:
+    # A rectangle has skew 0 and slant 0 by symmetry: every combination of the two corrections gives the
+    # output of neither (no warp is applied for angles that move no pixel by half a pixel).
+    # (80 rows: a 1-degree slant would move the corners 42 tan 1 = 0.7 px.)
+    gray = np.full((100, 700), 230, np.uint8)  # ink under half the pixels: the median is paper
+    gray[10:90, 30:270] = 20
+    plain = preprocess_line(gray, PreprocessConfig(height=24, deskew=False, deslant=False))
+    assert plain.max() == 1.0
+    for deskew, deslant in [(True, False), (False, True), (True, True)]:
+        out = preprocess_line(gray, PreprocessConfig(height=24, deskew=deskew, deslant=deslant))
+        np.testing.assert_array_equal(out, plain)
