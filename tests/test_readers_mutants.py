@@ -20,18 +20,13 @@ from htr.data.formats.pagexml import parse_page_file
 from htr.data.samples import Sample
 from htr.errors import DataError
 
+from .test_readers import write
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 IAM = FIXTURES / "iam"
 PAGE_FIXTURE = FIXTURES / "page"
 IAM_LINE = "a01-000u-00 ok 154 19 408 746 1661 89 "
 P2019 = [("l1", "Quick brown fox"), ("l2", "jumps over the"), ("l3", "lazy dog & co.")]
-
-
-def write(path: Path, data: str | bytes) -> Path:
-    """Write ``data`` (str as UTF-8) to ``path``, creating folders; return ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
-    return path
 
 
 def raises_exactly(path: Path, message: str) -> pytest.RaisesExc[DataError]:
