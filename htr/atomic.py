@@ -7,6 +7,7 @@ have their own writer (``htr.checkpoint``: fsync, and the clean-up of temporarie
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,3 +33,12 @@ def write_whole(path: Path, write: Callable[[Path], None], what: str) -> None:
         raise HTRError(f"cannot write {what} ({e.strerror or e})", path) from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def trial_write(folder: Path) -> None:
+    """Create and remove a file in ``folder``, raising the ``OSError`` if that fails.
+
+    ``os.access`` would not do: it says yes to root on a read-only mount.
+    """
+    with tempfile.NamedTemporaryFile(dir=folder, prefix=".htr-", suffix=".trial"):
+        pass

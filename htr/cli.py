@@ -6,10 +6,10 @@ import argparse
 import math
 import os
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from htr.atomic import trial_write
 from htr.decode import DecodeConfig
 from htr.errors import HTRError
 
@@ -38,7 +38,7 @@ def writable_output(path: str | Path) -> Path:
     cannot be written (a read-only or full disk, a parent that is a file) costs one sentence, not the results.
 
     Missing parent folders are created, as the checkpoint, ONNX and LM writers do; a trial file is created and
-    removed in the folder (``os.access`` would not do: it says yes to root on a read-only mount).
+    removed in the folder (:func:`htr.atomic.trial_write`).
     """
     path = Path(path)
     if path.is_dir():
@@ -47,8 +47,7 @@ def writable_output(path: str | Path) -> Path:
         raise HTRError("the file exists and is read-only; nothing was done", path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".trial"):
-            pass
+        trial_write(path.parent)
     except OSError as e:
         raise HTRError(f"cannot write this file ({e.strerror or e}); nothing was done", path) from None
     return path

@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from htr.atomic import write_whole
+from htr.atomic import trial_write, write_whole
 from htr.errors import HTRError
 from htr.page import LineResult, PageResult
 from htr.xmlout import alto_xml, image_reference, page_xml
@@ -113,5 +113,7 @@ def _check_folder(folder: Path, create: bool) -> None:
             raise HTRError(f"cannot create the output folder ({e.strerror or e})", folder) from None
     elif not folder.is_dir():
         return  # the input's own folder is missing: the input is reported as unreadable when its turn comes
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise HTRError("the output folder is not writable", folder)
+    try:
+        trial_write(folder)
+    except OSError:
+        raise HTRError("the output folder is not writable", folder) from None
