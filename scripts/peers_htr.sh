@@ -8,7 +8,10 @@
 #
 # Variables: PEER_ROOT (/tmp/peer), TRAIN_S (600, wall-clock budget including start-up and preprocessing, as
 # for the peers), HTR_MODEL (model group, default small), HTR_PY (python with htr installed), SKIP_TRAIN=1 (measure
-# recognition again with the model a previous run of this script trained into $RES/htr/model).
+# recognition again with the model a previous run of this script trained into $RES/htr/model), HTR_THREADS (training
+# threads, 2), HTR_OVERRIDES (training overrides instead of model=$HTR_MODEL, e.g. "experiment=copiste_v1" for the
+# Copiste recipe; data.root and the time budget are still set here).
+# Equal time on 2 cores, one each: taskset -c 0 for the peer, HTR_THREADS=1 taskset -c 1 for htr, started together.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(dirname "$HERE")
@@ -18,6 +21,8 @@ DATA=$ROOT/data
 TRAIN_S=${TRAIN_S:-600}
 MODEL=${HTR_MODEL:-small}
 PY=${HTR_PY:-python}
+THREADS=${HTR_THREADS:-2}
+read -r -a OVERRIDES <<< "${HTR_OVERRIDES:-model=$MODEL}"
 RES=${RES:-$ROOT/results/htr-$(date +%Y%m%d-%H%M%S)}
 HR=$RES/htr
 mkdir -p "$HR"
@@ -38,9 +43,9 @@ if [ "${SKIP_TRAIN:-0}" != 1 ]; then
 rm -rf "$HR/model" "$HR/cache"
 $BENCH --name htr_train --pty --timeout "$TRAIN_S" --log "$HR/train.log" --timeline "$HR/train_timeline.tsv" \
   --regex '(?P<n>\d+)/(?P<tot>\d+) \[' --epoch-regex 'epoch (?P<ep>\d+):' --batch 16 --warmup-s 20 \
-  --extra "{\"peer\":\"htr\",\"cmd\":\"python -m htr.train data=folder model=$MODEL train.max_time_s=$((TRAIN_S - 45))\"}" \
-  -- $PY -m htr.train data=folder "data.root=$DATA" "model=$MODEL" "train.max_time_s=$((TRAIN_S - 45))" \
-     train.max_epochs=1000 train.early_stopping_patience=1000 train.threads=2 \
+  --extra "{\"peer\":\"htr\",\"cmd\":\"python -m htr.train ${OVERRIDES[*]} data=folder train.max_time_s=$((TRAIN_S - 45)) train.threads=$THREADS\"}" \
+  -- $PY -m htr.train "${OVERRIDES[@]}" data=folder "data.root=$DATA" "train.max_time_s=$((TRAIN_S - 45))" \
+     train.max_epochs=1000 train.early_stopping_patience=1000 "train.threads=$THREADS" \
      "train.out_dir=$HR/model" "hydra.run.dir=$HR/model" "data.cache_dir=$HR/cache" | emit
 fi
 [ -e "$HR/model/best.pt" ] || { echo '{"name":"htr_error","error":"no best.pt within budget"}' | emit; exit 1; }
