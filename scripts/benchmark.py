@@ -5,6 +5,7 @@
     python scripts/benchmark.py --models small cpu puigcerver --train-steps 30
     python scripts/benchmark.py --data /tmp/peer/data --train-only --models small small,lstm_layers=1
     python scripts/benchmark.py --models cpu --skip-train    # preprocessing and model ms/line, decoders
+    python scripts/benchmark.py --models cpu --train-only --threads 1 2 --busy 0 1 --omp-wait default passive
 
 Measures, per model config, on real lines (../shared/data/copiste, else generated synthetic lines):
 - training throughput (lines/s) and the padded-pixel fraction over a fixed number of steps after warm-up;
@@ -12,12 +13,16 @@ Measures, per model config, on real lines (../shared/data/copiste, else generate
   without it, the figure is the model's alone (forward pass and greedy decoding);
 - preprocessing ms/line on its own (contrast, deskew, deslant, crop, resize), without and with image loading;
 - greedy / beam / beam+LM decoding time per line (when the decoders are installed);
-- parameter count, threads, and the peak RSS of each measurement (each runs in its own process).
+- parameter count, threads, and the peak RSS of each measurement (each runs in its own process);
+- with --threads/--busy/--omp-wait, training throughput per thread count, with and without competing busy processes
+  (each spins one core in pure Python, like any other CPU-bound job) and per OpenMP wait policy, so the
+  ``train.threads`` default can be chosen from how training holds up on a shared machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import multiprocessing as mp
 import os
@@ -66,10 +71,13 @@ def _store(samples, height: int):  # noqa: ANN001, ANN202
     return LineStore.build(samples, PreprocessConfig(height=height), REPO / ".cache" / "htr")
 
 
-def bench_train(model: str, steps: int, warmup: int, batch_size: int) -> dict:
+def bench_train(model: str, steps: int, warmup: int, batch_size: int, threads: int = 0) -> dict:
     """Training lines/s and padding fraction with the bucketing sampler."""
     import torch
     import torch.nn.functional as F
+
+    if threads:
+        torch.set_num_threads(threads)
 
     from htr.charset import Charset
     from htr.data.dataset import BucketBatchSampler, build_dataset, collate, padding_fraction
@@ -106,6 +114,8 @@ def bench_train(model: str, steps: int, warmup: int, batch_size: int) -> dict:
         "lines_per_s": round(lines / dt, 2),
         "padding_fraction": round(padding_fraction(ds.widths, batches[warmup:]), 4),
         "params": count_parameters(net),
+        "threads": torch.get_num_threads(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
     }
 
 
@@ -220,9 +230,40 @@ def _child(fn_name: str, kwargs: dict, q: mp.Queue) -> None:
     q.put(None)
 
 
-def run_isolated(fn_name: str, **kwargs) -> list[dict]:
-    """Run one measurement in a fresh process, so its peak RSS is its own."""
+def _spin() -> None:
+    """Keep one core busy until terminated: the competing process of --busy."""
+    while True:
+        pass
+
+
+def run_isolated(fn_name: str, busy: int = 0, omp_wait: str = "default", **kwargs) -> list[dict]:
+    """Run one measurement in a fresh process, so its peak RSS is its own.
+
+    ``busy`` processes spin beside it for its whole duration; ``omp_wait`` sets OMP_WAIT_POLICY for the child
+    (OpenMP reads it once, when torch loads, so it cannot be set from inside an already running process).
+    """
     ctx = mp.get_context("spawn")
+    spinners = [ctx.Process(target=_spin, daemon=True) for _ in range(busy)]
+    for s in spinners:
+        s.start()
+    saved = os.environ.pop("OMP_WAIT_POLICY", None)
+    if omp_wait != "default":
+        os.environ["OMP_WAIT_POLICY"] = omp_wait.upper()
+    try:
+        results = _run_child(ctx, fn_name, kwargs)
+    finally:
+        os.environ.pop("OMP_WAIT_POLICY", None)
+        if saved is not None:
+            os.environ["OMP_WAIT_POLICY"] = saved
+        for s in spinners:
+            s.terminate()
+            s.join()
+    for r in results:
+        r["busy_processes"] = busy
+    return results
+
+
+def _run_child(ctx, fn_name: str, kwargs: dict) -> list[dict]:  # noqa: ANN001
     q = ctx.Queue()
     p = ctx.Process(target=_child, args=(fn_name, kwargs, q))
     p.start()
@@ -244,6 +285,10 @@ def main() -> None:
     p.add_argument("--train-only", action="store_true", help="training throughput only")
     p.add_argument("--preprocess-only", action="store_true", help="preprocessing ms/line only")
     p.add_argument("--skip-train", action="store_true", help="no training throughput")
+    p.add_argument("--threads", type=int, nargs="+", default=[0], help="training threads to measure (0: torch's default)")
+    p.add_argument("--busy", type=int, nargs="+", default=[0], help="competing busy processes during training")
+    p.add_argument("--omp-wait", nargs="+", default=["default"], choices=["default", "passive", "active"],
+                   help="OMP_WAIT_POLICY of the training process")  # fmt: skip
     args = p.parse_args()
     if args.data:
         global DATA
@@ -262,12 +307,10 @@ def main() -> None:
     for model in args.models:
         small_run = model == "puigcerver" and args.quick
         train_steps = steps // 2 if small_run else steps
-        for r in (
-            []
-            if args.skip_train
-            else run_isolated("bench_train", model=model, steps=train_steps, warmup=2, batch_size=16)
-        ):
-            print(json.dumps(r), flush=True)
+        for threads, busy, wait in [] if args.skip_train else itertools.product(args.threads, args.busy, args.omp_wait):
+            for r in run_isolated("bench_train", busy=busy, omp_wait=wait, model=model, steps=train_steps, warmup=2,
+                                  batch_size=16, threads=threads):  # fmt: skip
+                print(json.dumps(r), flush=True)
         for bs in () if args.train_only else (1, 16):
             for pre in (False, True):
                 for r in run_isolated("bench_recognize", model=model, n_lines=n_lines // 2 if small_run else n_lines,
