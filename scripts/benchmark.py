@@ -285,7 +285,7 @@ def main() -> None:
     p.add_argument("--train-only", action="store_true", help="training throughput only")
     p.add_argument("--preprocess-only", action="store_true", help="preprocessing ms/line only")
     p.add_argument("--skip-train", action="store_true", help="no training throughput")
-    p.add_argument("--threads", type=int, nargs="+", default=[0], help="training threads to measure (0: torch's default)")
+    p.add_argument("--threads", type=int, nargs="+", default=[0], help="training threads to try (0: default)")
     p.add_argument("--busy", type=int, nargs="+", default=[0], help="competing busy processes during training")
     p.add_argument("--omp-wait", nargs="+", default=["default"], choices=["default", "passive", "active"],
                    help="OMP_WAIT_POLICY of the training process")  # fmt: skip
