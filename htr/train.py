@@ -216,6 +216,9 @@ def _finish(run: Run, stop_reason: str | None, failed: bool) -> dict[str, Any]:
     state, out_dir = run.state, run.out_dir
     run.logger.close()
     reason = stop_reason or "reached train.max_epochs"
+    state["finished"] = {"reason": reason, "failed": failed}  # last.pt: ended, not interrupted (reproduce_default)
+    if run.is_main:
+        checkpoint(run, "last.pt")
     for name, report in (("train", run.train_report), ("val", run.val_report)):
         if report.n_skipped:  # listed again at the end: the list printed at the start has long scrolled away
             run.say(report.summary(name))

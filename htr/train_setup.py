@@ -202,6 +202,7 @@ def _restore(
         scheduler.load_state_dict(resume["scheduler"])
     scaler.load_state_dict(resume["scaler"])
     state.update(resume["state"])
+    state.pop("finished", None)  # a finished run resumed (with a larger budget) is not finished until it ends
     set_rng_state(resume["rng"])
 
 
