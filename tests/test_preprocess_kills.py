@@ -10,9 +10,11 @@ import math
 
 import numpy as np
 import pytest
+from PIL import Image
 
-from htr.preprocess import estimate_skew, estimate_slant, rotate
+from htr.preprocess import estimate_skew, estimate_slant, normalize_contrast, rotate, to_ink_array
 from htr.preprocess._common import ink_points
+from htr.preprocess.contrast import normalized_ink
 from htr.preprocess.pipeline import PreprocessConfig, preprocess_line
 from htr.preprocess.render import shear_rows, straighten
 from htr.preprocess.resize import work_copy
@@ -84,6 +86,124 @@ def bars(lean: float = 0.0, rise: float = 0.0, h: int = 80, w: int = 300) -> np.
             dx = int(round((bottom - y) * lean_t))
             a[y, x0 + dx : x0 + dx + 3] = 1.0
     return a
+
+
+# ---------------------------------------------------------------------------------------------------
+# contrast
+
+
+@pytest.mark.parametrize(
+    ("mode", "raw", "ink"),
+    [
+        ("I", np.array([[0, 32768, 65535]], np.int32), [1.0, 1 - 32768 / 65535, 0.0]),  # 16-bit data in 'I'
+        ("I;16B", np.array([[0, 32768, 65535]], ">u2"), [1.0, 1 - 32768 / 65535, 0.0]),
+        ("I;16L", np.array([[0, 32768, 65535]], "<u2"), [1.0, 1 - 32768 / 65535, 0.0]),
+        ("F", np.array([[0.25, 1.0]], np.float32), [0.75, 0.0]),
+    ],
+)
+def test_to_ink_array_keeps_the_depth_of_deep_pil_modes(mode: str, raw: np.ndarray, ink: list[float]) -> None:
+    # Converted to 8-bit 'L', 32768 and 65535 would both clip to white, and 0.25 would round to black.
+    img = Image.frombytes(mode, (raw.shape[1], 1), raw.tobytes())
+    np.testing.assert_allclose(to_ink_array(img), [ink], atol=1e-6)
+
+
+def test_to_ink_array_pil_colour_is_8_bit_gray_and_pa_alpha_is_paper() -> None:
+    # PIL's 8-bit luma of pure red: 255 x 299 / 1000 = 76.2 -> 76, so ink 1 - 76 / 255 (not 1 - 0.299).
+    assert to_ink_array(Image.new("RGB", (1, 1), (255, 0, 0)))[0, 0] == pytest.approx(1 - 76 / 255, abs=1e-6)
+    # A palette + alpha image: a fully transparent black pixel is paper.
+    pa = Image.new("PA", (2, 1))
+    pa.putpixel((1, 0), (0, 255))
+    np.testing.assert_allclose(to_ink_array(pa), [[0.0, 1.0]], atol=1e-6)
+
+
+def test_to_ink_array_rgba_arrays_ignore_alpha() -> None:
+    rgba = np.zeros((1, 2, 4), np.uint8)
+    rgba[0, 1] = (255, 255, 255, 0)  # white (alpha is not read for arrays)
+    np.testing.assert_allclose(to_ink_array(rgba), [[1.0, 0.0]], atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("raw", "ink"),
+    [
+        (np.array([[0, 256]], np.int32), [1.0, 1 - 256 / 65535]),  # above 255: 16-bit data
+        (np.array([[-5, 255]], np.int32), [1.0, 0.0]),  # below 0: black
+        (np.array([[0, 70000]], np.int32), [1.0, 0.0]),  # above 65535: white
+        (np.array([[0.0, 1.5]], np.float32), [1.0, 1 - 1.5 / 255]),  # any float above 1: 0..255 data
+        (np.array([[0.0, 255.0]], np.float32), [1.0, 0.0]),
+        (np.array([[0.0, 300.0]], np.float32), [1.0, 0.0]),  # above 255: white
+    ],
+)
+def test_to_ink_array_value_ranges(raw: np.ndarray, ink: list[float]) -> None:
+    np.testing.assert_allclose(to_ink_array(raw), [ink], atol=1e-6)
+
+
+def _median_then_ink(levels: tuple[float, float, float]) -> np.ndarray:
+    """1000 pixels: 499 at ``levels[0]``, 2 at ``levels[1]``, 499 at ``levels[2]``."""
+    return np.repeat(np.asarray(levels), [499, 2, 499]).reshape(20, 50)
+
+
+def test_background_is_the_50th_percentile() -> None:
+    # 499 of 1000 pixels fall short of half: the background level is the middle value (the 2 pixels at 0.3),
+    # so they map to 0 and the 0.1 ones below them too; the 0.9 ink maps to 1. (noise_sigmas 0: no noise band.)
+    a = _median_then_ink((0.1, 0.3, 0.9)).astype(np.float32)
+    out = normalize_contrast(a, noise_sigmas=0.0)
+    assert not out[a < 0.5].any() and np.all(out[a == np.float32(0.9)] == 1.0)
+    # The same through the 8-bit path: paper 230 (ink 0.098), 178 (0.302), ink 25 (0.902).
+    gray = _median_then_ink((230, 178, 25)).astype(np.uint8)
+    out = normalized_ink(gray, noise_sigmas=0.0)
+    assert not out[gray > 100].any() and np.all(out[gray == 25] == 1.0)
+
+
+def test_levels_of_a_binary_image_by_hand() -> None:
+    # Background 0 (bin 0), ink exactly 1 (the last bin, 1023) and one pixel at 0.5. The floor is the upper
+    # edge of the background bin, 1 / 1024, the ink level the centre of bin 1023, 1023.5 / 1024, so 0.5 maps to
+    # (512 - 1) / (1023.5 - 1) = 511 / 1022.5.
+    a = np.zeros((10, 10), np.float32)
+    a[:3] = 1.0
+    a[5, 5] = 0.5
+    assert normalize_contrast(a)[5, 5] == pytest.approx(511 / 1022.5, abs=1e-6)
+
+
+def test_noise_band_is_three_robust_sigmas() -> None:
+    # Background 0.30 with thirds at 0.28 and 0.32 (bins 307, 286, 327): the median distance is 20 bins,
+    # sigma = 1.4826 x 20 = 29.7 bins, the floor 307 + ceil(3 x 29.7) = 396, i.e. 397 / 1024 = 0.3877. The
+    # ink level is the centre of 0.95's bin 972, so 0.42 maps to (0.42 - 0.3877) / (0.9497 - 0.3877) = 0.057.
+    a = np.resize(np.array([0.28, 0.30, 0.32], np.float32), (60, 60))
+    a[:11] = 0.95
+    a[11] = 0.42
+    assert normalize_contrast(a)[11, 0] == pytest.approx(0.057, abs=0.005)
+
+
+def test_min_range_is_a_strict_bound() -> None:
+    # Background 0 (floor 1 / 1024) and ink in bin 21 (level 21.5 / 1024): a range of exactly 20.5 / 1024.
+    a = np.zeros((10, 10), np.float32)
+    a[:3] = 21.3 / 1024
+    # (21.3 - 1) / (21.5 - 1): just under 1, since the ink lies below its bin's centre.
+    assert normalize_contrast(a, min_range=20.5 / 1024).max() == pytest.approx(20.3 / 20.5, abs=1e-5)
+    assert not normalize_contrast(a, min_range=20.6 / 1024).any()
+
+
+def test_levels_tolerate_values_below_zero() -> None:
+    # Slightly negative input (a filter's undershoot) counts in the lowest bin.
+    a = np.zeros((10, 10), np.float32)
+    a[:5] = -0.01
+    a[8:] = 0.9
+    assert normalize_contrast(a)[9, 0] == 1.0
+
+
+def test_levels_are_read_off_every_stride_th_pixel() -> None:
+    # 400 x 500 = 200,000 pixels: stride ceil(sqrt(200,000 / 40,000)) = 3 in both directions. Ink exactly on
+    # that grid is all the sample sees: no background in it, so no contrast. (Counted on all pixels, or on
+    # every row or every column, the ink would be 1/9 or 1/3 of them and map to 1.)
+    a = np.zeros((400, 500), np.float32)
+    a[::3, ::3] = 0.9
+    assert not normalize_contrast(a).any()
+    assert not normalized_ink(np.where(a > 0, 25, 230).astype(np.uint8)).any()
+
+
+def test_normalized_ink_without_contrast_is_float32() -> None:
+    out = normalized_ink(np.full((3, 4), 90, np.uint8))
+    assert out.dtype == np.float32 and out.shape == (3, 4) and not out.any()
 
 
 # ---------------------------------------------------------------------------------------------------
