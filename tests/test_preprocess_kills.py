@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from htr.preprocess import estimate_skew, estimate_slant, normalize_contrast, rotate, to_ink_array
-from htr.preprocess._common import ink_points
+from htr.preprocess import _common, estimate_skew, estimate_slant, normalize_contrast, rotate, shear, to_ink_array
+from htr.preprocess._common import ink_points, projection_scores, refine_search
 from htr.preprocess.contrast import normalized_ink
 from htr.preprocess.pipeline import PreprocessConfig, preprocess_line
 from htr.preprocess.render import shear_rows, straighten
@@ -86,6 +86,70 @@ def bars(lean: float = 0.0, rise: float = 0.0, h: int = 80, w: int = 300) -> np.
             dx = int(round((bottom - y) * lean_t))
             a[y, x0 + dx : x0 + dx + 3] = 1.0
     return a
+
+
+# ---------------------------------------------------------------------------------------------------
+# _common
+
+
+def test_dither_is_the_same_sequence_on_every_call() -> None:
+    # Fractional parts of k / golden ratio, in [0, 1), read-only, and unchanged when the cache grows.
+    first = _common._dither(5).copy()
+    n = 2 * _common._DITHER.size + 3  # more than cached: the sequence is regrown
+    d = _common._dither(n)
+    assert d.size == n and not d.flags.writeable
+    np.testing.assert_array_equal(d[:5], first)
+    assert d[:3] == pytest.approx([0.0, 0.6180339887, 0.2360679775], abs=1e-9)
+    assert d.min() >= 0.0 and d.max() < 1.0
+
+
+@pytest.mark.parametrize(
+    ("u", "oversample", "expected"), [(0.0, 1, 1.0), (0.25, 1, 0.625), (0.0, 2, 20.0), (0.0, 4, 580.0)]
+)
+def test_projection_scores_of_one_point_by_hand(u: float, oversample: int, expected: float) -> None:
+    # One unit point (the dither of the first point is 0). With 1 bin per pixel: no smoothing, and a point a
+    # quarter pixel past a bin splits 3/4 : 1/4 (0.5625 + 0.0625). With m bins per pixel, three m-bin boxes:
+    # m = 2 gives 1 3 3 1 (sum of squares 20), m = 4 the coefficients of (1 + x + x^2 + x^3)^3,
+    # 1 3 6 10 12 12 10 6 3 1 (580).
+    s = projection_scores(np.array([u]), np.zeros(1), np.ones(1), np.array([1.0]), np.array([0.0]), oversample)
+    assert s.tolist() == [pytest.approx(expected)]
+
+
+def test_projection_scores_scale_the_first_coordinate() -> None:
+    # Projected by 0.5 u + v, (u, v) = (0, 2) and (4, 0) land on the same spot (2): four times one point's
+    # score (a bit less: the second point's dither, 0.62 bins x 0.5, spreads the spot), not twice.
+    one = projection_scores(np.zeros(1), np.full(1, 2.0), np.ones(1), np.array([0.5]), np.array([1.0]))
+    two = projection_scores(np.array([0.0, 4.0]), np.array([2.0, 0.0]), np.ones(2), np.array([0.5]), np.array([1.0]))
+    assert 3.5 < two[0] / one[0] <= 4.0
+
+
+def test_ink_points_bins_pairs_of_columns() -> None:
+    a = np.zeros((1, 4), np.float32)
+    a[0, 1] = 0.8  # columns 0..1 -> one point at x = 0.5 x 2 = 1, weight 0.4
+    x, y, w = ink_points(a, x_bin=2, background=0.0)
+    assert x.tolist() == [1.0] and y.tolist() == [0.5] and w == pytest.approx([0.4])
+
+
+def test_refine_search_edge_cases_by_hand() -> None:
+    # No steps: nothing is scanned, the answer is no correction.
+    assert refine_search(lambda c: 1.0 - c**2, 10.0, ()) == 0.0
+    # Scores below 1 are still scores (only none above 0 means no ink).
+    assert refine_search(lambda c: 0.5 - 0.001 * (c - 3.0) ** 2, 10.0, (1.0, 0.25)) == pytest.approx(3.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("vertex", [4.2, 5.8])
+def test_refine_search_refines_a_winner_next_to_the_window_edge(vertex: float) -> None:
+    # The first scan (its own score) picks 5, so the second scans 4, 4.25, ..., 6; the quadratic's winner there
+    # is the second or the second-to-last candidate (4.25 or 5.75), and the parabola through it and its
+    # neighbours still finds the exact vertex.
+    coarse = lambda c: 100.0 - (c - 5.0) ** 2  # noqa: E731
+    fine = lambda c: 100.0 - (c - vertex) ** 2  # noqa: E731
+    assert refine_search([coarse, fine], 10.0, (1.0, 0.25)) == pytest.approx(vertex, abs=1e-6)
+
+
+def test_shear_of_one_row_keeps_one_row() -> None:
+    # The canvas holds the sheared image exactly: 1 row, 5 + tan 30 = 5.58 -> 6 columns.
+    assert shear(np.ones((1, 5), np.float32), 30.0).shape == (1, 6)
 
 
 # ---------------------------------------------------------------------------------------------------
