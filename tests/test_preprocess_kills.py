@@ -17,7 +17,7 @@ from htr.preprocess._common import ink_points, projection_scores, refine_search
 from htr.preprocess.contrast import normalized_ink
 from htr.preprocess.pipeline import PreprocessConfig, preprocess_line
 from htr.preprocess.render import shear_rows, straighten
-from htr.preprocess.resize import work_copy
+from htr.preprocess.resize import crop_box, resize_to_height, scaled_width, work_copy
 from htr.preprocess.skew import skew_from_points, skew_of_work_copy
 from htr.preprocess.slant import slant_from_points, slant_of_work_copy
 
@@ -268,6 +268,29 @@ def test_levels_are_read_off_every_stride_th_pixel() -> None:
 def test_normalized_ink_without_contrast_is_float32() -> None:
     out = normalized_ink(np.full((3, 4), 90, np.uint8))
     assert out.dtype == np.float32 and out.shape == (3, 4) and not out.any()
+
+
+# ---------------------------------------------------------------------------------------------------
+# resize
+
+
+def test_resize_defaults_by_hand() -> None:
+    a = np.zeros((30, 40), np.float32)
+    a[10:14, 5:25] = 1.0
+    assert crop_box(a, (10, 14, 5, 25)).shape == (4, 20)  # no margin by default
+    assert scaled_width(100, 250, 40) == 100  # square pixels by default
+    assert work_copy(np.ones((100, 100), np.float32), work_height=1).shape == (1, 1)
+
+
+def test_resize_to_height_keeps_uint8_and_makes_float32_when_nothing_changes() -> None:
+    assert resize_to_height(np.zeros((10, 20), np.uint8), 10).dtype == np.uint8
+    assert resize_to_height(np.zeros((10, 20), np.float64), 10).dtype == np.float32
+
+
+def test_resize_to_height_default_filter_never_overshoots_uint8() -> None:
+    # Upscaling a step from 50 to 200 by 4: bilinear stays within [50, 200] (a cubic filter would ring).
+    out = resize_to_height(np.array([[50, 50, 200, 200]] * 2, np.uint8), 8)
+    assert out.dtype == np.uint8 and out.min() == 50 and out.max() == 200
 
 
 # ---------------------------------------------------------------------------------------------------
