@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from htr.decode.backends import LN10, FlashlightBackend, LMSpec, PyctcdecodeBackend
-from htr.decode.config import DecodeConfig
+from htr.decode.config import DecodeConfig, require_lm_path
 from htr.decode.greedy import Hypothesis, greedy_path, line_confidence
 from htr.errors import HTRError
 from htr.lm.files import TUNED_KEYS, lexicon_path, read_meta
@@ -214,9 +214,8 @@ def resolve_config(cfg: DecodeConfig) -> tuple[DecodeConfig, LMSpec | None]:
     """
     # a plain copy: cfg may also be an OmegaConf structured config
     cfg = DecodeConfig(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(DecodeConfig)})
+    require_lm_path(cfg)
     if cfg.name == "beam" or cfg.lm_path is None:
-        if cfg.name == "beam_lm":
-            raise HTRError("decode.name=beam_lm needs decode.lm_path (an ARPA file from `python -m htr.lm build`)")
         return cfg, None
     lm_path = Path(cfg.lm_path)
     if not lm_path.is_file():
