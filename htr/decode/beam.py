@@ -147,7 +147,10 @@ def viterbi_path(log_probs: np.ndarray, ids: list[int], blank: int) -> np.ndarra
 
 
 class BeamDecoder:
-    """CTC beam search over the model's ``labels`` (``labels[0]`` = blank), optionally with an n-gram LM."""
+    """CTC beam search over the model's ``labels``, optionally with an n-gram LM.
+
+    The blank is the ``"<blank>"`` label (``labels[0]`` in htr's charsets, but any index works), else label 0.
+    """
 
     def __init__(
         self,
@@ -180,7 +183,7 @@ class BeamDecoder:
             return Hypothesis(text="", confidence=0.0, char_confidences=[])
         cands = self.backend.nbest(lp)
         if self.lm is None:
-            greedy = greedy_path(lp)[0]
+            greedy = greedy_path(lp, self.tokens.blank)[0]
             cands = cands[:_NBEST_RESCORED]
             if all(c[0] != greedy for c in cands):
                 cands.append((greedy, None))
