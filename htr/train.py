@@ -24,6 +24,7 @@ from htr.checkpoint import rng_state, save_checkpoint
 from htr.config import Config
 from htr.config_check import config_hint, run_dir_problem, typed_config
 from htr.data.dataset import SkipReport
+from htr.decode.config import require_lm_path
 from htr.errors import HTRError
 from htr.progress import progress
 from htr.train_setup import Run, setup_run, show_augmentations
@@ -63,6 +64,7 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
     """Train a model as ``cfg`` says; return the best validation CER, epochs run and checkpoint paths."""
     if not isinstance(cfg, Config):
         cfg = typed_config(cfg)
+    require_lm_path(cfg.decode)  # validation decodes greedily, but a run must not keep a decoder that cannot work
     run = setup_run(cfg)
     show_augmentations(run)
     state = run.state

@@ -116,3 +116,14 @@ def test_train_data_folder_without_root_is_one_sentence(tmp_path):
         "htr: data=folder needs data.root=FOLDER, the folder whose train/ and val/ sub-folders hold image + .gt.txt "
         "pairs"
     ]
+
+
+def test_train_with_beam_lm_and_no_lm_path_says_which_key_to_set(tmp_path):
+    out = tmp_path / "run"
+    missing = tmp_path / "none.tsv"  # would be the error if the decode config were not checked first
+    p = _run("htr.train", "decode=beam_lm", "data=copiste", f"data.root={missing}", f"train.out_dir={out}",
+             f"hydra.run.dir={out}", check=False)  # fmt: skip
+    assert p.returncode == 2
+    assert p.stderr.strip() == (
+        "htr: decode=beam_lm needs decode.lm_path=PATH (an ARPA file from python -m htr.lm build)"
+    )

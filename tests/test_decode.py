@@ -350,6 +350,22 @@ def test_greedy_reading_is_a_candidate_when_the_beam_misses_it() -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("order", [(1, 0, 2), (1, 2, 0)])
+def test_the_blank_may_be_any_label(backend: str, order: tuple[int, int, int]) -> None:
+    # The example above with the labels (and their columns) reordered, the blank no longer first: the same
+    # reading, greedy's candidate included (a 2-wide beam alone misses "ab"). A greedy candidate that took
+    # label 0 for the blank read "b".
+    p = [[0.805, 0.089, 0.106], [0.398, 0.262, 0.34], [0.067, 0.599, 0.334], [0.152, 0.029, 0.819],
+         [0.034, 0.464, 0.502]]  # fmt: skip
+    lp = np.log(np.array(p)).astype(np.float32)
+    labels = [["<blank>", "a", "b"][i] for i in order]
+    first = BeamDecoder(["<blank>", "a", "b"], backend=backend, beam_size=2).decode(lp)
+    moved = BeamDecoder(labels, backend=backend, beam_size=2).decode(lp[:, list(order)])
+    assert moved.text == first.text == "ab"
+    assert moved.char_confidences == pytest.approx(first.char_confidences)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_char_bonus_is_added_once_per_character(backend: str, lms: dict[str, LMSpec]) -> None:
     # One frame is "s" or blank at 0.5 each: "the cats" and "the cat" have the same optical score, so "s" is read
     # once char_bonus exceeds -lm_weight * (ln P_lm(the cats) - ln P_lm(the cat)) (KenLM, natural log).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from htr.lm.ngram import build_lm
 
 CORPUS = ["the cat sat", "a cat ran", "the dog sat"]
 LABELS = ["<blank>", " ", *"acdegnorst"]
+NO_LM = "decode=beam_lm needs decode.lm_path=PATH (an ARPA file from python -m htr.lm build)"
 
 
 @pytest.fixture()
@@ -44,7 +46,7 @@ def test_plain_beam_ignores_the_lm_path(lm_dir: Path, caplog: pytest.LogCaptureF
 
 
 def test_missing_files_are_named(lm_dir: Path) -> None:
-    with pytest.raises(HTRError, match=r"decode.name=beam_lm needs decode.lm_path \(an ARPA file"):
+    with pytest.raises(HTRError, match=re.escape(NO_LM)):
         resolve_config(DecodeConfig(name="beam_lm"))
     missing = lm_dir / "none.arpa"
     with pytest.raises(HTRError, match="language model file does not exist") as err:
@@ -103,3 +105,28 @@ def test_unit_and_lexicon(lm_dir: Path) -> None:
     update_meta(char, {"unit": "phoneme"})
     with pytest.raises(HTRError, match=r"unknown LM unit 'phoneme' in .*char.arpa.json"):
         resolve_config(DecodeConfig(name="beam_lm", lm_path=str(char)))
+
+
+@pytest.mark.parametrize("lm_path", [None, ""])
+def test_beam_lm_without_an_lm_is_refused_naming_the_key(lm_path: str | None) -> None:
+    with pytest.raises(HTRError) as e:
+        make_decoder(DecodeConfig(name="beam_lm", lm_path=lm_path), LABELS)
+    assert str(e.value) == NO_LM
+
+
+def test_the_beam_lm_group_without_an_lm_stops_training_before_it_starts(tmp_path: Path) -> None:
+    """``lm_path: ???`` in the group's YAML would be merged away into the schema's null: training must still
+    refuse it (before reading data: the root here does not exist, which would otherwise be the error)."""
+    from htr.train import train
+
+    from .conftest import compose_config
+
+    out = tmp_path / "run"
+    cfg = compose_config(
+        ["decode=beam_lm", "data=copiste", f"data.root={tmp_path / 'none.tsv'}", f"train.out_dir={out}"]
+    )
+    assert cfg.decode.lm_path is None
+    with pytest.raises(HTRError) as e:
+        train(cfg)
+    assert str(e.value) == NO_LM
+    assert not out.exists()

@@ -10,7 +10,8 @@ import warnings
 import numpy as np
 import pytest
 
-from htr.decode.backends import _dedupe, _single_spaces
+from htr.decode.backends.common import dedupe
+from htr.decode.backends.flashlight import _single_spaces
 from htr.decode.beam import ctc_log_likelihood, path_confidences, viterbi_path
 from htr.tokens import LabelTokens, char_token, token_char, token_word, word_token, word_tokens
 
@@ -105,7 +106,7 @@ def test_single_spaces_for_word_lms() -> None:
 
 def test_dedupe_keeps_the_first_of_each_labeling() -> None:
     p1, p2, p3 = np.array([1]), np.array([1, 1]), np.array([2])
-    out = _dedupe([([1], p1), ([1], p2), ([2], p3), ([2], None)])
+    out = dedupe([([1], p1), ([1], p2), ([2], p3), ([2], None)])
     assert [ids for ids, _ in out] == [[1], [2]]
     assert out[0][1] is p1 and out[1][1] is p3
 

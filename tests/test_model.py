@@ -117,8 +117,15 @@ def test_model_gives_the_same_log_probs_with_either_lstm_path():
     ("settings", "stride"),
     [
         ({"conv_pools": [[2, 2], [2, 2], [2, 1], [2, 1]]}, 4),
-        ({"conv_channels": [8, 8, 8], "conv_kernels": [3, 3, 3], "conv_dropout": [0, 0, 0],
-          "conv_pools": [[2, 2], [2, 3], [1, 2]]}, 12),  # fmt: skip
+        (
+            {
+                "conv_channels": [8, 8, 8],
+                "conv_kernels": [3, 3, 3],
+                "conv_dropout": [0, 0, 0],
+                "conv_pools": [[2, 2], [2, 3], [1, 2]],
+            },
+            12,
+        ),
         ({"encoder": "flat", "flat_window": 6, "flat_stride": 3}, 3),
     ],
 )

@@ -98,9 +98,15 @@ def test_an_unknown_generator_is_refused(tmp_path):
         (["name: a, root: x, weight: 0", "name: b, root: y, weight: 0"], "the weights are all 0"),
     ],
     ids=[
-        "no-name", "no-root", "repeated-name", "negative-weight", "negative-val-weight", "some-weights", "no-val",
+        "no-name",
+        "no-root",
+        "repeated-name",
+        "negative-weight",
+        "negative-val-weight",
+        "some-weights",
+        "no-val",
         "zero-weights",
-    ],  # fmt: skip
+    ],
 )
 def test_check_sources_refuses(sources, message):
     data = _data_cfg(*sources)

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from htr.decode.backends import LN10, FlashlightBackend, LMSpec, PyctcdecodeBackend
-from htr.decode.config import DecodeConfig
+from htr.decode.config import DecodeConfig, require_lm_path
 from htr.decode.greedy import Hypothesis, greedy_path, line_confidence
 from htr.errors import HTRError
 from htr.lm.files import TUNED_KEYS, lexicon_path, read_meta
@@ -147,7 +147,10 @@ def viterbi_path(log_probs: np.ndarray, ids: list[int], blank: int) -> np.ndarra
 
 
 class BeamDecoder:
-    """CTC beam search over the model's ``labels`` (``labels[0]`` = blank), optionally with an n-gram LM."""
+    """CTC beam search over the model's ``labels``, optionally with an n-gram LM.
+
+    The blank is the ``"<blank>"`` label (``labels[0]`` in htr's charsets, but any index works), else label 0.
+    """
 
     def __init__(
         self,
@@ -180,7 +183,7 @@ class BeamDecoder:
             return Hypothesis(text="", confidence=0.0, char_confidences=[])
         cands = self.backend.nbest(lp)
         if self.lm is None:
-            greedy = greedy_path(lp)[0]
+            greedy = greedy_path(lp, self.tokens.blank)[0]
             cands = cands[:_NBEST_RESCORED]
             if all(c[0] != greedy for c in cands):
                 cands.append((greedy, None))
@@ -214,9 +217,8 @@ def resolve_config(cfg: DecodeConfig) -> tuple[DecodeConfig, LMSpec | None]:
     """
     # a plain copy: cfg may also be an OmegaConf structured config
     cfg = DecodeConfig(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(DecodeConfig)})
+    require_lm_path(cfg)
     if cfg.name == "beam" or cfg.lm_path is None:
-        if cfg.name == "beam_lm":
-            raise HTRError("decode.name=beam_lm needs decode.lm_path (an ARPA file from `python -m htr.lm build`)")
         return cfg, None
     lm_path = Path(cfg.lm_path)
     if not lm_path.is_file():

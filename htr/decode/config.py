@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional  # noqa: UP035 - OmegaConf wants typing generics
 
+from htr.errors import HTRError
+
 
 @dataclass
 class DecodeConfig:
@@ -33,3 +35,14 @@ class DecodeConfig:
     word_insertion_penalty: float = 0.0
     char_bonus: float = 0.0
     lexicon: Optional[str] = None  # noqa: UP045
+
+
+def require_lm_path(cfg: DecodeConfig) -> None:
+    """Refuse a ``beam_lm`` decoder without ``lm_path`` in one sentence naming the key.
+
+    ``decode/beam_lm.yaml`` cannot mark ``lm_path`` required with ``???``: a ``???`` merged over the schema's
+    default (null) leaves the null (as for ``data.root``, see :mod:`htr.data.sources`), so the check is here,
+    called wherever a decode config is read: :func:`htr.decode.beam.resolve_config` and ``htr.train``'s start.
+    """
+    if cfg.name == "beam_lm" and not cfg.lm_path:
+        raise HTRError("decode=beam_lm needs decode.lm_path=PATH (an ARPA file from python -m htr.lm build)")

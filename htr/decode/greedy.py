@@ -29,28 +29,30 @@ def line_confidence(char_confidences: list[float]) -> float:
     return float(np.mean(char_confidences)) if char_confidences else 0.0
 
 
-def greedy_path(log_probs: np.ndarray) -> tuple[list[int], list[float]]:
-    """Collapse the best path of ``log_probs`` (T, C) into label ids (blank = 0, repeats merged).
+def greedy_path(log_probs: np.ndarray, blank: int = 0) -> tuple[list[int], list[float]]:
+    """Collapse the best path of ``log_probs`` (T, C) into label ids (repeats merged, ``blank`` dropped).
 
-    Returns the ids and, for each, the mean posterior probability of the frames that emitted it.
+    ``blank`` is 0 for htr's models (:class:`htr.charset.Charset`); the beam decoder passes the blank of its
+    labels (:class:`htr.tokens.LabelTokens`), which may be elsewhere. Returns the ids and, for each, the mean
+    posterior probability of the frames that emitted it.
     """
     best = log_probs.argmax(axis=1)  # (T,)
     best_lp = log_probs[np.arange(len(best)), best]  # (T,)
     ids: list[int] = []
     confs: list[float] = []
-    prev = 0
+    prev = blank
     run: list[float] = []
     for t, k in enumerate(best.tolist()):
         if k != prev:
-            if prev != 0 and run:
+            if prev != blank and run:
                 confs.append(float(np.exp(np.mean(run))))
             run = []
-            if k != 0:
+            if k != blank:
                 ids.append(k)
-        if k != 0:
+        if k != blank:
             run.append(float(best_lp[t]))
         prev = k
-    if prev != 0 and run:
+    if prev != blank and run:
         confs.append(float(np.exp(np.mean(run))))
     return ids, confs
 
