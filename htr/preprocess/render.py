@@ -22,20 +22,34 @@ def shear_rows(a: np.ndarray, k: float) -> np.ndarray:
 
     The canvas widens by the range of the shifts; uncovered areas are background (0).
     """
-    h, w = a.shape
-    shifts = np.rint(k * (np.arange(h) + 0.5)).astype(np.intp)
-    shifts -= shifts.min()
-    out = np.zeros((h, w + int(shifts.max())), dtype=a.dtype)
-    starts = np.flatnonzero(np.diff(shifts, prepend=-1))
-    for y0, y1 in zip(starts, [*starts[1:], h]):
-        d = int(shifts[y0])
-        out[y0:y1, d : d + w] = a[y0:y1]
-    return out
+    return _shear(a, k, axis=0)
 
 
 def shear_cols(a: np.ndarray, k: float) -> np.ndarray:
     """Shift each column ``x`` of ``a`` down by ``round(k * (x + 0.5))`` pixels (relative to the least shift)."""
-    return shear_rows(a.T, k).T
+    return _shear(a, k, axis=1)
+
+
+def _shear(a: np.ndarray, k: float, axis: int) -> np.ndarray:
+    """Shift each line of ``a`` along ``axis`` (0: rows, shifted right; 1: columns, shifted down).
+
+    Written per axis rather than as a transposed row shear: block copies of whole rows run several times
+    faster than the same copies through a transposed (column-major) view.
+    """
+    n = a.shape[axis]
+    shifts = np.rint(k * (np.arange(n) + 0.5)).astype(np.intp)
+    shifts -= shifts.min()
+    extra = int(shifts.max())
+    h, w = a.shape
+    out = np.zeros((h, w + extra) if axis == 0 else (h + extra, w), dtype=a.dtype)
+    starts = np.flatnonzero(np.diff(shifts, prepend=-1)).tolist()
+    for i0, i1 in zip(starts, [*starts[1:], n]):
+        d = int(shifts[i0])
+        if axis == 0:
+            out[i0:i1, d : d + w] = a[i0:i1]
+        else:
+            out[d : d + h, i0:i1] = a[:, i0:i1]
+    return out
 
 
 def straighten(a: np.ndarray, linear: np.ndarray) -> tuple[np.ndarray, float, float]:

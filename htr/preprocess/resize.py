@@ -53,15 +53,34 @@ def ink_box(a: np.ndarray, threshold: float = INK_THRESHOLD) -> tuple[int, int, 
     return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
-def crop_box(a: np.ndarray, box: tuple[int, int, int, int], margin: int = 0, pad: bool = False) -> np.ndarray:
+def crop_box(
+    a: np.ndarray,
+    box: tuple[int, int, int, int],
+    margin: int = 0,
+    pad: bool = False,
+    table: np.ndarray | None = None,
+) -> np.ndarray:
     """A copy of ``box`` (see :func:`ink_box`) with ``margin`` around it, clamped to ``a`` or, with ``pad``,
-    completed with zeros (as :func:`crop_to_ink` does)."""
+    completed with zeros (as :func:`crop_to_ink` does). With ``table``, the crop of ``table[a]`` (``a``: levels)."""
     h, w = a.shape
     r0, r1, c0, c1 = box[0] - margin, box[1] + margin, box[2] - margin, box[3] + margin
     out = a[max(0, r0) : min(h, r1), max(0, c0) : min(w, c1)]
+    out = out.copy() if table is None else np.take(table, out)
     if pad and (r0 < 0 or c0 < 0 or r1 > h or c1 > w):
         return np.pad(out, ((max(0, -r0), max(0, r1 - h)), (max(0, -c0), max(0, c1 - w))))
-    return out.copy()
+    return out
+
+
+def level_box(levels: np.ndarray, n: int) -> tuple[int, int, int, int] | None:
+    """:func:`ink_box` of the pixels of an integer image whose level is below ``n``.
+
+    Row and column minima find them without a boolean copy of the image.
+    """
+    rows = np.flatnonzero(levels.min(axis=1) < n)
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(levels[rows[0] : rows[-1] + 1].min(axis=0) < n)
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
 def scaled_width(h: int, w: int, height: int, aspect: float = 1.0) -> int:
