@@ -155,8 +155,11 @@ def projection_scores(
         frac = np.subtract(c, idx, out=c)
         idx = idx.astype(np.intp)
         frac *= weights[: frac.size]
-        hist = np.bincount(idx, weights[: idx.size], minlength=k * nbins)
-        up = np.bincount(idx, frac, minlength=k * nbins)
+        # np.add.at sums in the same order as np.bincount, and faster since numpy 1.25.
+        hist = np.zeros(k * nbins)
+        np.add.at(hist, idx, weights[: idx.size])
+        up = np.zeros(k * nbins)
+        np.add.at(up, idx, frac)
         hist -= up
         hist[1:] += up[:-1]
         hist = hist.reshape(k, nbins)
@@ -194,11 +197,26 @@ def ink_points(
             padded[:, :w] = a
             padded[:, w:] = bg
             a = padded
-        a = a.reshape(h, -1, x_bin).mean(axis=2)
+        a = _bin_columns(a, x_bin)
     flat = (a - bg if bg else a).ravel()
     idx = np.flatnonzero(flat > min_weight)
     ys, xs = np.divmod(idx, a.shape[1])
     return (xs + 0.5) * float(x_bin), ys + 0.5, flat[idx].astype(np.float64)
+
+
+def _bin_columns(a: np.ndarray, n: int) -> np.ndarray:
+    """The means of each ``n`` adjacent columns of ``a`` (whose width is a multiple of ``n``).
+
+    For small ``n``, as a sum of strided column slices: the same values as ``a.reshape(h, -1, n).mean(axis=2)``
+    (numpy sums so few terms in order), many times faster than a reduction over such a short axis.
+    """
+    if n > 7:
+        return a.reshape(a.shape[0], -1, n).mean(axis=2)
+    out = a[:, 0::n].copy()
+    for j in range(1, n):
+        out += a[:, j::n]
+    out /= np.float32(n)
+    return out
 
 
 def median_level(a: np.ndarray) -> float:

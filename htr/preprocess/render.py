@@ -42,9 +42,8 @@ def _shear(a: np.ndarray, k: float, axis: int) -> np.ndarray:
     extra = int(shifts.max())
     h, w = a.shape
     out = np.zeros((h, w + extra) if axis == 0 else (h + extra, w), dtype=a.dtype)
-    starts = np.flatnonzero(np.diff(shifts, prepend=-1)).tolist()
-    for i0, i1 in zip(starts, [*starts[1:], n]):
-        d = int(shifts[i0])
+    starts = [0, *(np.flatnonzero(shifts[1:] != shifts[:-1]) + 1).tolist()]
+    for i0, i1, d in zip(starts, [*starts[1:], n], shifts[starts].tolist()):
         if axis == 0:
             out[i0:i1, d : d + w] = a[i0:i1]
         else:

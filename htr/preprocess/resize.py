@@ -67,7 +67,10 @@ def crop_box(
     out = a[max(0, r0) : min(h, r1), max(0, c0) : min(w, c1)]
     out = out.copy() if table is None else np.take(table, out)
     if pad and (r0 < 0 or c0 < 0 or r1 > h or c1 > w):
-        return np.pad(out, ((max(0, -r0), max(0, r1 - h)), (max(0, -c0), max(0, c1 - w))))
+        padded = np.zeros((r1 - r0, c1 - c0), dtype=out.dtype)  # np.pad costs several times more
+        top, left = max(0, -r0), max(0, -c0)
+        padded[top : top + out.shape[0], left : left + out.shape[1]] = out
+        return padded
     return out
 
 
