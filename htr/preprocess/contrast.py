@@ -162,9 +162,8 @@ def _levels(
     hist: np.ndarray, low_pct: float, high_pct: float, noise_sigmas: float, min_range: float
 ) -> tuple[float, float] | None:
     """``(floor, top)``: the ink-high values that map to 0 and 1, from a ``_BINS``-bin histogram; None: no contrast."""
-    n = int(hist.sum())
     cum = np.cumsum(hist)
-    centers = (np.arange(_BINS) + 0.5) / _BINS
+    n = int(cum[-1])
 
     bg_bin = int(np.searchsorted(cum, low_pct / 100.0 * n, side="left"))
     bg_bin = min(bg_bin, _BINS - 1)
@@ -179,12 +178,11 @@ def _levels(
     floor_bin = min(_BINS - 1, bg_bin + int(np.ceil(noise_sigmas * sigma * _BINS)))
     floor = (floor_bin + 1) / _BINS
 
-    above = hist[floor_bin + 1 :]
-    n_above = int(above.sum())
+    n_above = n - int(cum[floor_bin])
     if n_above == 0:
         return None
-    k = int(np.searchsorted(np.cumsum(above), high_pct / 100.0 * n_above, side="left"))
-    top = float(centers[floor_bin + 1 + min(k, above.size - 1)])
+    k = int(np.searchsorted(cum[floor_bin + 1 :] - cum[floor_bin], high_pct / 100.0 * n_above, side="left"))
+    top = (floor_bin + 1 + min(k, _BINS - floor_bin - 2) + 0.5) / _BINS  # the centre of that bin
     if top - floor < min_range:
         return None
     return floor, top
