@@ -6,19 +6,34 @@ import numpy as np
 from PIL import Image
 
 from htr.preprocess.contrast import ink_table, to_ink_array
-from htr.preprocess.resize import INK_THRESHOLD, crop_box, ink_box, level_box
+from htr.preprocess.render import straighten
+from htr.preprocess.resize import (
+    INK_THRESHOLD,
+    crop_box,
+    ink_box,
+    level_box,
+    scaled_width,
+    work_copy,
+    work_rows,
+)
 
 
 class LineInk:
-    """The ink-high image of a line (:func:`~htr.preprocess.contrast.normalized_ink` or ``to_ink_array``).
+    """An ink-high line image: ``table[levels]`` (8-bit levels and their 256 float32 values), or ``levels`` itself.
 
-    For an 8-bit image it is kept as its gray levels and the 256-entry table they map to: the box around the
-    ink is found on the levels and only the crops the pipeline keeps are looked up, instead of converting the
-    whole image to float and searching it.
+    Contrast normalization of an 8-bit image is a 256-entry table (:func:`~htr.preprocess.contrast.ink_table`),
+    and everything the pipeline does before its final crop commutes with it: the box around the ink is a
+    threshold on the levels, straightening only moves pixels. So the image stays 8-bit (a quarter of the
+    memory traffic) and only the crops that are kept become float.
     """
 
-    def __init__(self, img: Image.Image | np.ndarray, contrast: bool = True) -> None:
-        self.levels, self.table = ink_table(img) if contrast else (to_ink_array(img), None)
+    def __init__(self, levels: np.ndarray, table: np.ndarray | None = None) -> None:
+        self.levels, self.table = levels, table
+
+    @classmethod
+    def of(cls, img: Image.Image | np.ndarray, contrast: bool = True) -> LineInk:
+        """The normalized ink of ``img`` (:func:`~htr.preprocess.contrast.normalized_ink`), or ``to_ink_array``."""
+        return cls(*ink_table(img)) if contrast else cls(to_ink_array(img))
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -41,3 +56,34 @@ class LineInk:
     def full(self) -> np.ndarray:
         """The whole image (float32)."""
         return self.levels if self.table is None else np.take(self.table, self.levels)
+
+    def work_copy(self, box: tuple[int, int, int, int]) -> np.ndarray:
+        """:func:`~htr.preprocess.resize.work_copy` of ``box`` with a 1-pixel margin (float32, read-only).
+
+        From 8-bit levels, PIL crops them and looks them up itself ('L' to 'F' by the table), then resizes: no
+        float copy of the crop in numpy, no conversion of it for PIL.
+        """
+        rows, cols = _region(box, 1, self.shape)
+        if self.table is None:
+            return work_copy(self.levels[rows, cols], crop=False)
+        im = Image.fromarray(self.levels).crop((cols.start, rows.start, cols.stop, rows.stop))
+        im = im.point(self.table.tolist(), "F")
+        new_h = work_rows(im.height, im.width)
+        if new_h < im.height:
+            im = im.resize((scaled_width(im.height, im.width, new_h), new_h), Image.Resampling.BILINEAR)
+        return np.asarray(im)
+
+    def straightened(self, box: tuple[int, int, int, int], linear: np.ndarray) -> tuple[LineInk, float, float]:
+        """:func:`~htr.preprocess.render.straighten` of ``box`` with a 2-pixel margin: ``(image, x_scale, y_scale)``."""
+        rows, cols = _region(box, 2, self.shape)
+        if self.table is None or self.table[255] != 0.0:  # uncovered areas must come out as background
+            out, x_scale, y_scale = straighten(self.crop(box, 2), linear)
+            return LineInk(out), x_scale, y_scale
+        out, x_scale, y_scale = straighten(self.levels[rows, cols], linear, fill=255)
+        return LineInk(out, self.table), x_scale, y_scale
+
+
+def _region(box: tuple[int, int, int, int], margin: int, shape: tuple[int, int]) -> tuple[slice, slice]:
+    """The rows and columns of ``box`` with ``margin`` around it, clamped to an image of ``shape``."""
+    (r0, r1, c0, c1), (h, w) = box, shape
+    return slice(max(0, r0 - margin), min(h, r1 + margin)), slice(max(0, c0 - margin), min(w, c1 + margin))

@@ -147,9 +147,20 @@ def work_copy(
     """
     a = crop_to_ink(check_2d(a), margin=1) if crop else check_2d(a)
     h, w = a.shape
-    budget = float(np.sqrt(max_pixels / (h * w)))
-    scale = min(1.0, work_height / h, max(budget, min_height / h))
-    new_h = max(1, int(round(h * scale)))
+    new_h = work_rows(h, w, work_height, max_pixels, min_height)
     if new_h < h:
         return resize_to_height(as_float32(a), new_h)
     return as_float32(a)
+
+
+def work_rows(
+    h: int,
+    w: int,
+    work_height: int = WORK_HEIGHT,
+    max_pixels: int = WORK_PIXELS,
+    min_height: int = WORK_MIN_HEIGHT,
+) -> int:
+    """The rows of the :func:`work_copy` of an (h, w) crop (``h`` itself when it is not downscaled)."""
+    budget = float(np.sqrt(max_pixels / (h * w)))
+    scale = min(1.0, work_height / h, max(budget, min_height / h))
+    return max(1, int(round(h * scale)))
