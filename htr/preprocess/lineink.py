@@ -12,6 +12,7 @@ from htr.preprocess.resize import (
     crop_box,
     ink_box,
     level_box,
+    resize_to_height,
     scaled_width,
     work_copy,
     work_rows,
@@ -52,6 +53,18 @@ class LineInk:
     def crop(self, box: tuple[int, int, int, int], margin: int = 0, pad: bool = False) -> np.ndarray:
         """:func:`~htr.preprocess.resize.crop_box` of the image (float32)."""
         return crop_box(self.levels, box, margin, pad, self.table)
+
+    def resized(self, box: tuple[int, int, int, int], margin: int, height: int, aspect: float = 1.0) -> np.ndarray:
+        """``resize_to_height(self.crop(box, margin, pad=True), height, aspect=aspect)`` (float32, read-only).
+
+        From 8-bit levels, the crop stays 8-bit (padded with the background level) and PIL looks it up ('L' to
+        'F' by the table) and resizes it: no float crop in numpy, no conversion of it for PIL.
+        """
+        if self.table is None or self.table[255] != 0.0:
+            return resize_to_height(self.crop(box, margin, pad=True), height, aspect=aspect)
+        im = Image.fromarray(crop_box(self.levels, box, margin, pad=True, fill=255)).point(self.table.tolist(), "F")
+        size = (scaled_width(im.height, im.width, height, aspect), height)
+        return np.asarray(im if im.size == size else im.resize(size, Image.Resampling.BILINEAR))
 
     def full(self) -> np.ndarray:
         """The whole image (float32)."""

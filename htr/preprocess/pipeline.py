@@ -85,11 +85,11 @@ def preprocess_line(img: Image.Image | np.ndarray, cfg: PreprocessConfig) -> np.
             src, x_scale, y_scale = src.straightened(box, linear)
             box = src.box() if cfg.crop else None
     if cfg.crop and box is not None:
-        a = src.crop(box, crop_margin(round((box[1] - box[0]) * y_scale), cfg.height), pad=True)
+        margin = crop_margin(round((box[1] - box[0]) * y_scale), cfg.height)
+        out = src.resized(box, margin, cfg.height, aspect=x_scale / y_scale)
     else:
-        a = src.full()
-    out = resize_to_height(a, cfg.height, aspect=x_scale / y_scale)
-    return np.clip(out, 0.0, 1.0, out=out)
+        out = resize_to_height(src.full(), cfg.height, aspect=x_scale / y_scale)
+    return np.clip(out, 0.0, 1.0)
 
 
 def _straightening(small: np.ndarray, deskew: bool, deslant: bool) -> np.ndarray:

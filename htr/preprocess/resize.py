@@ -59,15 +59,17 @@ def crop_box(
     margin: int = 0,
     pad: bool = False,
     table: np.ndarray | None = None,
+    fill: float = 0,
 ) -> np.ndarray:
     """A copy of ``box`` (see :func:`ink_box`) with ``margin`` around it, clamped to ``a`` or, with ``pad``,
-    completed with zeros (as :func:`crop_to_ink` does). With ``table``, the crop of ``table[a]`` (``a``: levels)."""
+    completed with ``fill`` (as :func:`crop_to_ink` does, with 0). With ``table``, the crop of ``table[a]``
+    (``a``: levels)."""
     h, w = a.shape
     r0, r1, c0, c1 = box[0] - margin, box[1] + margin, box[2] - margin, box[3] + margin
     out = a[max(0, r0) : min(h, r1), max(0, c0) : min(w, c1)]
     out = out.copy() if table is None else np.take(table, out)
     if pad and (r0 < 0 or c0 < 0 or r1 > h or c1 > w):
-        padded = np.zeros((r1 - r0, c1 - c0), dtype=out.dtype)  # np.pad costs several times more
+        padded = np.full((r1 - r0, c1 - c0), fill, dtype=out.dtype)  # np.pad costs several times more
         top, left = max(0, -r0), max(0, -c0)
         padded[top : top + out.shape[0], left : left + out.shape[1]] = out
         return padded
