@@ -145,7 +145,8 @@ def ink_table(
         return normalize_contrast(ink, low_pct, high_pct, noise_sigmas, min_range), None
     # to_ink_array's value for each gray level, computed by the same float32 operations.
     table = np.subtract(np.float32(1.0), _scale_to_unit(np.arange(256, dtype=np.uint8)), dtype=np.float32)
-    counts = np.bincount(gray[_sample_slices(gray.shape)].ravel(), minlength=256)
+    # PIL counts 8-bit levels without numpy's conversion of every level to a 64-bit index.
+    counts = np.array(Image.fromarray(np.ascontiguousarray(gray[_sample_slices(gray.shape)])).histogram())
     bins = np.clip((table * np.float32(_BINS)).astype(np.intp), 0, _BINS - 1)
     hist = np.bincount(bins, weights=counts, minlength=_BINS).astype(np.int64)
     levels = _levels(hist, low_pct, high_pct, noise_sigmas, min_range)
