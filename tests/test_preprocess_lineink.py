@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 import htr.preprocess._common as common
+import htr.preprocess._profiles as _profiles
 from htr.preprocess import PreprocessConfig, preprocess_line
 from htr.preprocess.contrast import normalized_ink
 from htr.preprocess.lineink import LineInk
@@ -131,6 +132,6 @@ def test_coordinates_blas_and_einsum_agree() -> None:
     rng = np.random.default_rng(5)
     coeffs, points = rng.normal(size=(7, 3)), rng.normal(size=(3, 500))
     expected = np.einsum("kj,jn->kn", coeffs, points).ravel()
-    np.testing.assert_allclose(common._coordinates(coeffs, points), expected, rtol=1e-12)  # the BLAS product
-    np.testing.assert_allclose(common._coordinates(coeffs[:1], points), expected[:500], rtol=1e-12)  # one row
-    assert math.isclose(float(common._coordinates(coeffs, points)[3]), float(coeffs[0] @ points[:, 3]))
+    np.testing.assert_allclose(_profiles.coordinates(coeffs, points), expected, rtol=1e-12)  # the BLAS product
+    np.testing.assert_allclose(_profiles.coordinates(coeffs[:1], points), expected[:500], rtol=1e-12)  # one row
+    assert math.isclose(float(_profiles.coordinates(coeffs, points)[3]), float(coeffs[0] @ points[:, 3]))

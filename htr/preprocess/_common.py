@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image
 
 from htr.errors import ImageError
+from htr.preprocess._profiles import coordinates, profile_scores
 
 #: Angles are estimated on a copy cropped to the ink and downscaled to at most ``WORK_HEIGHT`` rows and
 #: about ``WORK_PIXELS`` pixels, but not below ``WORK_MIN_HEIGHT`` rows (angles are unchanged by
@@ -150,47 +151,8 @@ def projection_scores(
         # Candidate j's coordinates go to bins [j * nbins, (j + 1) * nbins) of one long profile.
         coeffs = np.empty((k, 3))
         coeffs[:, 0], coeffs[:, 1], coeffs[:, 2] = a[sl], b[sl], np.arange(k) * float(nbins) + pad - np.floor(lo[sl])
-        out[sl] = _profile_scores(_coordinates(coeffs, points), weights, k, nbins, m)
+        out[sl] = profile_scores(coordinates(coeffs, points), weights, k, nbins, m)
     return out
-
-
-def _coordinates(coeffs: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """``coeffs @ points`` (K x 3 times 3 x N), raveled: every candidate's coordinate of every point.
-
-    A BLAS product writes it in one pass, three times faster than three elementwise passes; it is used only
-    where OpenBLAS runs it on one thread (a matrix-matrix product of at most ``3 * _SPLATS`` multiplications),
-    since waking BLAS threads costs far more than this product on a busy machine. Elsewhere ``np.einsum``.
-    """
-    if coeffs.shape[0] > 1 and coeffs.shape[0] * points.shape[1] <= _SPLATS:
-        return (coeffs @ points).ravel()
-    return np.einsum("kj,jn->kn", coeffs, points).ravel()
-
-
-def _profile_scores(c: np.ndarray, weights: np.ndarray, k: int, nbins: int, m: int) -> np.ndarray:
-    """Sums of squares of the ``k`` smoothed profiles of ``nbins`` bins that the coordinates ``c`` splat into.
-
-    ``c``: (k * N,) coordinates in bins, candidate by candidate, each within its own profile (overwritten);
-    ``weights``: at least k * N weights (the points' weights, repeated per candidate).
-    """
-    idx = np.floor(c)  # every coordinate is positive
-    frac = np.subtract(c, idx, out=c)
-    idx = idx.astype(np.intp)
-    frac *= weights[: frac.size]
-    # np.add.at sums in the same order as np.bincount, and faster since numpy 1.25.
-    hist = np.zeros(k * nbins)
-    np.add.at(hist, idx, weights[: idx.size])
-    up = np.zeros(k * nbins)
-    np.add.at(up, idx, frac)
-    hist -= up
-    hist[1:] += up[:-1]
-    hist = hist.reshape(k, nbins)
-    for _ in range(3):
-        # A one-pixel box (m bins) as log2(m) sums of shifted copies: much faster than cumsum.
-        shift = 1
-        while shift < m:
-            hist = hist[:, :-shift] + hist[:, shift:]
-            shift *= 2
-    return np.einsum("ij,ij->i", hist, hist)
 
 
 def ink_points(
