@@ -122,19 +122,35 @@ def normalized_ink(
     An 8-bit image has 256 possible values: the histogram is counted on them and the whole conversion
     (inversion and stretch) is one 256-entry table lookup instead of four float passes over the image.
     """
+    levels, table = ink_table(img, low_pct, high_pct, noise_sigmas, min_range)
+    return levels if table is None else np.take(table, levels)
+
+
+def ink_table(
+    img: Image.Image | np.ndarray,
+    low_pct: float = 50.0,
+    high_pct: float = 80.0,
+    noise_sigmas: float = 3.0,
+    min_range: float = 0.02,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`normalized_ink` as ``(gray, table)``: the image is ``table[gray]``, to be looked up where needed.
+
+    For an 8-bit image ``gray`` is its uint8 levels and ``table`` the 256 float32 values they map to (so a caller
+    can find the ink on the levels and convert only the part it keeps); otherwise ``gray`` is already the
+    normalized float32 image and ``table`` is None.
+    """
     gray = _gray(img)
     if gray.dtype != np.uint8:
         ink = np.subtract(np.float32(1.0), _scale_to_unit(gray), dtype=np.float32)
-        return normalize_contrast(ink, low_pct, high_pct, noise_sigmas, min_range)
+        return normalize_contrast(ink, low_pct, high_pct, noise_sigmas, min_range), None
     # to_ink_array's value for each gray level, computed by the same float32 operations.
     table = np.subtract(np.float32(1.0), _scale_to_unit(np.arange(256, dtype=np.uint8)), dtype=np.float32)
-    counts = np.bincount(gray[_sample_slices(gray.shape)].ravel(), minlength=256)
+    # PIL counts 8-bit levels without numpy's conversion of every level to a 64-bit index.
+    counts = np.array(Image.fromarray(np.ascontiguousarray(gray[_sample_slices(gray.shape)])).histogram())
     bins = np.clip((table * np.float32(_BINS)).astype(np.intp), 0, _BINS - 1)
     hist = np.bincount(bins, weights=counts, minlength=_BINS).astype(np.int64)
     levels = _levels(hist, low_pct, high_pct, noise_sigmas, min_range)
-    if levels is None:
-        return np.zeros(gray.shape, dtype=np.float32)
-    return np.take(_stretch(table, *levels), gray)
+    return gray, (np.zeros(256, np.float32) if levels is None else _stretch(table, *levels))
 
 
 def _sample_slices(shape: tuple[int, ...]) -> tuple[slice, slice]:
@@ -147,27 +163,27 @@ def _levels(
     hist: np.ndarray, low_pct: float, high_pct: float, noise_sigmas: float, min_range: float
 ) -> tuple[float, float] | None:
     """``(floor, top)``: the ink-high values that map to 0 and 1, from a ``_BINS``-bin histogram; None: no contrast."""
-    n = int(hist.sum())
     cum = np.cumsum(hist)
-    centers = (np.arange(_BINS) + 0.5) / _BINS
+    n = int(cum[-1])
 
     bg_bin = int(np.searchsorted(cum, low_pct / 100.0 * n, side="left"))
     bg_bin = min(bg_bin, _BINS - 1)
     # Robust noise: the median of |value - background| over the histogram.
-    dist = np.abs(np.arange(_BINS) - bg_bin)
-    order = np.argsort(dist, kind="stable")
-    mad_bins = dist[order][min(int(np.searchsorted(np.cumsum(hist[order]), 0.5 * n)), _BINS - 1)]
+    # within[d]: the pixels at most d bins from the background bin (nondecreasing in d).
+    d = np.arange(_BINS)
+    below = cum[np.clip(bg_bin - d - 1, 0, None)] * (bg_bin - d - 1 >= 0)
+    within = cum[np.minimum(bg_bin + d, _BINS - 1)] - below
+    mad_bins = min(int(np.searchsorted(within, 0.5 * n)), _BINS - 1)
     sigma = 1.4826 * mad_bins / _BINS
     # The floor is the upper edge of its bin, so every pixel in the background bin maps to exactly 0.
     floor_bin = min(_BINS - 1, bg_bin + int(np.ceil(noise_sigmas * sigma * _BINS)))
     floor = (floor_bin + 1) / _BINS
 
-    above = hist[floor_bin + 1 :]
-    n_above = int(above.sum())
+    n_above = n - int(cum[floor_bin])
     if n_above == 0:
         return None
-    k = int(np.searchsorted(np.cumsum(above), high_pct / 100.0 * n_above, side="left"))
-    top = float(centers[floor_bin + 1 + min(k, above.size - 1)])
+    k = int(np.searchsorted(cum[floor_bin + 1 :] - cum[floor_bin], high_pct / 100.0 * n_above, side="left"))
+    top = (floor_bin + 1 + min(k, _BINS - floor_bin - 2) + 0.5) / _BINS  # the centre of that bin
     if top - floor < min_range:
         return None
     return floor, top

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from htr.preprocess.contrast import normalized_ink, to_ink_array
-from htr.preprocess.render import straighten
-from htr.preprocess.resize import crop_box, ink_box, resize_to_height, work_copy
+from htr.preprocess._common import median_level
+from htr.preprocess.lineink import LineInk
+from htr.preprocess.resize import resize_to_height
 from htr.preprocess.skew import rotation_matrix, skew_of_work_copy
 from htr.preprocess.slant import shear_matrix, slant_of_work_copy
 
@@ -70,29 +70,31 @@ def preprocess_line(img: Image.Image | np.ndarray, cfg: PreprocessConfig) -> np.
     Returns:
         float32 array of shape (cfg.height, W) in [0, 1], ink high, background 0.
     """
-    a = normalized_ink(img) if cfg.contrast else to_ink_array(img)
+    src = LineInk.of(img, cfg.contrast)
+    box = src.box() if cfg.deskew or cfg.deslant or cfg.crop else None
     x_scale = y_scale = 1.0
-    box = ink_box(a) if cfg.deskew or cfg.deslant else None
-    if box is not None:
-        ink = crop_box(a, box, margin=2)
-        linear = _straightening(crop_box(a, box, margin=1), cfg.deskew, cfg.deslant)
-        h, w = ink.shape
+    if box is not None and (cfg.deskew or cfg.deslant):
+        linear = _straightening(src.work_copy(box), cfg.deskew, cfg.deslant)
+        # The crop that is straightened: the ink with a 2-pixel margin, clamped to the image.
+        (r0, r1, c0, c1), (h, w) = box, src.shape
+        h, w = min(h, r1 + 2) - max(0, r0 - 2), min(w, c1 + 2) - max(0, c0 - 2)
         # Skip a warp that would move no pixel by more than _MIN_SHIFT (relative to the centre): it would
         # only blur the image.
         corners = np.array([[-w, -w, w, w], [-h, h, -h, h]], dtype=np.float64) / 2.0
         if np.abs((linear - np.eye(2)) @ corners).max() >= _MIN_SHIFT:
-            a, x_scale, y_scale = straighten(ink, linear)
-    box = ink_box(a) if cfg.crop else None
-    if box is not None:
-        a = crop_box(a, box, margin=crop_margin(round((box[1] - box[0]) * y_scale), cfg.height), pad=True)
-    out = resize_to_height(a, cfg.height, aspect=x_scale / y_scale)
-    return np.clip(out, 0.0, 1.0, out=out)
+            src, x_scale, y_scale = src.straightened(box, linear)
+            box = src.box() if cfg.crop else None
+    if cfg.crop and box is not None:
+        margin = crop_margin(round((box[1] - box[0]) * y_scale), cfg.height)
+        out = src.resized(box, margin, cfg.height, aspect=x_scale / y_scale)
+    else:
+        out = resize_to_height(src.full(), cfg.height, aspect=x_scale / y_scale)
+    return np.clip(out, 0.0, 1.0)
 
 
-def _straightening(ink: np.ndarray, deskew: bool, deslant: bool) -> np.ndarray:
-    """The 2x2 linear map undoing the skew and slant of ``ink`` (cropped to the ink with a 1-pixel margin)."""
-    small = work_copy(ink, crop=False)
-    bg = float(np.median(small))
+def _straightening(small: np.ndarray, deskew: bool, deslant: bool) -> np.ndarray:
+    """The 2x2 linear map undoing the skew and slant of a line, from its work copy (``LineInk.work_copy``)."""
+    bg = median_level(small)
     skew = skew_of_work_copy(small, background=bg) if deskew else 0.0
     slant = slant_of_work_copy(small, skew, background=bg) if deslant else 0.0
     return shear_matrix(-slant, 0)[:2, :2] @ rotation_matrix(-skew, 0, 0)[:2, :2]

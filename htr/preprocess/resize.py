@@ -53,15 +53,39 @@ def ink_box(a: np.ndarray, threshold: float = INK_THRESHOLD) -> tuple[int, int, 
     return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
-def crop_box(a: np.ndarray, box: tuple[int, int, int, int], margin: int = 0, pad: bool = False) -> np.ndarray:
+def crop_box(
+    a: np.ndarray,
+    box: tuple[int, int, int, int],
+    margin: int = 0,
+    pad: bool = False,
+    table: np.ndarray | None = None,
+    fill: float = 0,
+) -> np.ndarray:
     """A copy of ``box`` (see :func:`ink_box`) with ``margin`` around it, clamped to ``a`` or, with ``pad``,
-    completed with zeros (as :func:`crop_to_ink` does)."""
+    completed with ``fill`` (as :func:`crop_to_ink` does, with 0). With ``table``, the crop of ``table[a]``
+    (``a``: levels)."""
     h, w = a.shape
     r0, r1, c0, c1 = box[0] - margin, box[1] + margin, box[2] - margin, box[3] + margin
     out = a[max(0, r0) : min(h, r1), max(0, c0) : min(w, c1)]
+    out = out.copy() if table is None else np.take(table, out)
     if pad and (r0 < 0 or c0 < 0 or r1 > h or c1 > w):
-        return np.pad(out, ((max(0, -r0), max(0, r1 - h)), (max(0, -c0), max(0, c1 - w))))
-    return out.copy()
+        padded = np.full((r1 - r0, c1 - c0), fill, dtype=out.dtype)  # np.pad costs several times more
+        top, left = max(0, -r0), max(0, -c0)
+        padded[top : top + out.shape[0], left : left + out.shape[1]] = out
+        return padded
+    return out
+
+
+def level_box(levels: np.ndarray, n: int) -> tuple[int, int, int, int] | None:
+    """:func:`ink_box` of the pixels of an integer image whose level is below ``n``.
+
+    Row and column minima find them without a boolean copy of the image.
+    """
+    rows = np.flatnonzero(levels.min(axis=1) < n)
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(levels[rows[0] : rows[-1] + 1].min(axis=0) < n)
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
 def scaled_width(h: int, w: int, height: int, aspect: float = 1.0) -> int:
@@ -125,9 +149,20 @@ def work_copy(
     """
     a = crop_to_ink(check_2d(a), margin=1) if crop else check_2d(a)
     h, w = a.shape
-    budget = float(np.sqrt(max_pixels / (h * w)))
-    scale = min(1.0, work_height / h, max(budget, min_height / h))
-    new_h = max(1, int(round(h * scale)))
+    new_h = work_rows(h, w, work_height, max_pixels, min_height)
     if new_h < h:
         return resize_to_height(as_float32(a), new_h)
     return as_float32(a)
+
+
+def work_rows(
+    h: int,
+    w: int,
+    work_height: int = WORK_HEIGHT,
+    max_pixels: int = WORK_PIXELS,
+    min_height: int = WORK_MIN_HEIGHT,
+) -> int:
+    """The rows of the :func:`work_copy` of an (h, w) crop (``h`` itself when it is not downscaled)."""
+    budget = float(np.sqrt(max_pixels / (h * w)))
+    scale = min(1.0, work_height / h, max(budget, min_height / h))
+    return max(1, int(round(h * scale)))

@@ -14,6 +14,7 @@ from htr.preprocess._common import (
     as_float32,
     check_2d,
     ink_points,
+    median_level,
     projection_scores,
     refine_search,
     warp_affine,
@@ -76,7 +77,7 @@ def skew_from_points(
 
 def skew_of_work_copy(small: np.ndarray, max_angle: float = 10.0, background: float | None = None) -> float:
     """Skew of a :func:`~htr.preprocess.resize.work_copy`, with the cheap coarse first scan."""
-    bg = float(np.median(small)) if background is None else background
+    bg = median_level(small) if background is None else background
     fine = ink_points(small, x_bin=SKEW_X_BIN, background=bg)
     coarse = ink_points(small, x_bin=SKEW_COARSE_X_BIN, background=bg)
     return skew_from_points(*fine, max_angle=max_angle, coarse=coarse)
