@@ -131,6 +131,15 @@ def test_to_ink_array_keeps_the_depth_of_deep_pil_modes(mode: str, raw: np.ndarr
     np.testing.assert_allclose(to_ink_array(img), [ink], atol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", ["<u2", ">u2"])
+def test_dark_16_bit_data_stays_16_bit_in_either_byte_order(dtype: str) -> None:
+    # Values that would fit in 8 bits are still 16-bit data: 200 of 65535 is nearly white, not 78% gray.
+    dark = np.array([[0, 200]], dtype)
+    np.testing.assert_allclose(to_ink_array(dark), [[1.0, 1 - 200 / 65535]], atol=1e-6)
+    img = Image.frombytes("I;16B" if dtype == ">u2" else "I;16", (2, 1), dark.tobytes())
+    np.testing.assert_allclose(to_ink_array(img), [[1.0, 1 - 200 / 65535]], atol=1e-6)
+
+
 def test_to_ink_array_pil_colour_is_8_bit_gray_and_pa_alpha_is_paper() -> None:
     # PIL's 8-bit luma of pure red: 255 x 299 / 1000 = 76.2 -> 76, so ink 1 - 76 / 255 (not 1 - 0.299).
     assert to_ink_array(Image.new("RGB", (1, 1), (255, 0, 0)))[0, 0] == pytest.approx(1 - 76 / 255, abs=1e-6)

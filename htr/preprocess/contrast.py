@@ -59,8 +59,10 @@ def _scale_to_unit(a: np.ndarray) -> np.ndarray:
     if a.dtype == np.uint8:
         return a.astype(np.float32) * np.float32(1.0 / 255.0)
     if np.issubdtype(a.dtype, np.integer):
-        # uint16 is 16-bit data; other integer types (e.g. PIL 'I' images) are 8-bit data if they fit.
-        scale = 65535.0 if a.dtype == np.uint16 or (a.size and int(a.max()) > 255) else 255.0
+        # 16-bit unsigned is 16-bit data in either byte order (PIL's 'I;16B' arrives as big-endian '>u2', which
+        # is not np.uint16); other integer types (e.g. PIL 'I' images) are 8-bit data if they fit.
+        sixteen_bit = a.dtype.kind == "u" and a.dtype.itemsize == 2
+        scale = 65535.0 if sixteen_bit or (a.size and int(a.max()) > 255) else 255.0
         return np.clip(a.astype(np.float32) * np.float32(1.0 / scale), 0.0, 1.0)
     x = np.nan_to_num(a.astype(np.float32), nan=1.0, posinf=1.0, neginf=1.0)
     if x.size and x.max() > 1.0:
