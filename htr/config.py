@@ -240,7 +240,8 @@ class TrainConfig:
         seed: seed of the initial weights, the batch order, dropout and augmentation.
         device: "auto" (CUDA when available, else the CPU), "cuda" or "cpu".
         amp: mixed precision on CUDA (bfloat16 where supported, else float16); ignored on the CPU.
-        threads: PyTorch's CPU threads; 0: PyTorch's default.
+        threads: PyTorch's CPU threads; 0: every physical core but one (at least one), so that training keeps
+            its speed when another process is busy (see docs/results.md, "Training threads").
         resume: a ``last.pt`` to continue exactly where its run stopped (weights, optimizer, step, RNG).
         overwrite: allow a run folder that already holds best.pt or last.pt, replacing them (without it such
             a folder is refused unless resuming into it).

@@ -79,6 +79,20 @@ def physical_cores() -> int:
     return max(1, len(cores))
 
 
+def training_threads(requested: int) -> int:
+    """PyTorch's CPU threads for training: ``requested``, or for 0 every physical core but one (at least one),
+    shared among the processes torchrun starts on this machine.
+
+    With a thread on every core, OpenMP's threads spin-wait for each other, so training slows several-fold as soon
+    as any other process wants a core; one core fewer keeps its speed (measured in docs/results.md, "Training
+    threads"). A dedicated machine may set ``train.threads`` to all of its cores.
+    """
+    if requested > 0:
+        return requested
+    local_processes = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    return max(1, (physical_cores() - 1) // local_processes)
+
+
 class OnnxModel:
     """An exported model run by onnxruntime on the CPU, with what :class:`LoadedModel` offers besides ``model``:
     ``charset``, ``preprocess``, ``config`` (``{"model": ...}``), ``path`` and :meth:`log_probs`.

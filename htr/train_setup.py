@@ -32,7 +32,7 @@ from htr.decode import GreedyDecoder
 from htr.errors import CheckpointError, HTRError
 from htr.finetune import load_pretrained
 from htr.model import CRNN, count_parameters, width_stride
-from htr.runtime import resolve_checkpoint
+from htr.runtime import resolve_checkpoint, training_threads
 from htr.train_data import datasets, loaders
 from htr.train_log import TrainLogger
 
@@ -101,8 +101,7 @@ def setup_run(cfg: Config) -> Run:
     device, rank, world = _setup_distributed(cfg)
     out_dir = Path(cfg.train.out_dir)
     say = functools.partial(say_and_log, out_dir, rank == 0)
-    if cfg.train.threads > 0:
-        torch.set_num_threads(cfg.train.threads)
+    torch.set_num_threads(training_threads(cfg.train.threads))
     torch.manual_seed(cfg.train.seed)
     _check_run_settings(cfg, out_dir)
     resume, init, init_path, source = _starting_point(cfg)
@@ -117,7 +116,9 @@ def setup_run(cfg: Config) -> Run:
         n_new = load_pretrained(model, init, charset, init_path)
         say(f"initialized from {init_path}; {n_new} new labels")
     model = model.to(device)
-    say(f"model {cfg.model.name}: {count_parameters(model):,} parameters, {len(charset)} labels, device {device}")
+    threads = f", {torch.get_num_threads()} CPU thread(s)" if device.type == "cpu" else ""
+    say(f"model {cfg.model.name}: {count_parameters(model):,} parameters, {len(charset)} labels, device {device}"
+        + threads)  # fmt: skip
     sampler, train_loader, val_loader = loaders(cfg, train_ds, val_ds, device, rank, world, say)
     optimizer = _make_optimizer(cfg, model)
     scheduler = _make_scheduler(cfg, optimizer, cfg.train.max_steps or cfg.train.max_epochs * len(sampler))

@@ -116,6 +116,7 @@ def bench_train(model: str, steps: int, warmup: int, batch_size: int, threads: i
         "params": count_parameters(net),
         "threads": torch.get_num_threads(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
+        **({"gomp_spincount": os.environ["GOMP_SPINCOUNT"]} if "GOMP_SPINCOUNT" in os.environ else {}),
     }
 
 
