@@ -208,7 +208,9 @@ class OptimConfig:
         weight_decay: L2 penalty (adam, rmsprop) or decoupled weight decay (adamw).
         scheduler: "plateau" (multiply the rate by ``plateau_factor`` when the validation CER has not
             improved for ``plateau_patience`` epochs), "cosine" (decay to 0 over ``train.max_steps``, else
-            ``train.max_epochs``) or "none".
+            ``train.max_epochs``), "cosine_time" (decay to 0 over ``train.max_time_s`` by the clock: a run
+            with a fixed wall-time budget, such as a GPU lease, ends its schedule on time whatever its speed;
+            not step-for-step reproducible, and a resumed run starts a new budget) or "none".
         plateau_factor: scheduler=plateau: the factor applied to the learning rate.
         plateau_patience: scheduler=plateau: epochs without improvement before it is applied.
         warmup_steps: steps over which the learning rate rises linearly from 0 to ``lr``; 0: none.

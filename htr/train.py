@@ -105,7 +105,10 @@ def _train_epoch(run: Run, stop: _StopFlag) -> tuple[str | None, bool, bool]:
                 f"{state['nonfinite']} steps had a non-finite loss or gradient (more than "
                 f"train.max_nonfinite_steps); lower optim.lr or check the data"
             ), True, False  # fmt: skip
-        if run.scheduler is not None and cfg.optim.scheduler == "cosine":
+        if cfg.optim.scheduler == "cosine_time":  # rank 0's clock, so that every rank takes the same rate
+            spent = (time.time() - run.start_time) / cfg.train.max_time_s
+            run.scheduler.progress["time"] = broadcast(spent, run.device, run.world)
+        if run.scheduler is not None and cfg.optim.scheduler in ("cosine", "cosine_time"):
             run.scheduler.step()
         state["step"] += 1
         state["batch_in_epoch"] += 1

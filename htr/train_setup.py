@@ -294,15 +294,21 @@ def _make_scheduler(cfg: Config, optimizer: torch.optim.Optimizer, total_steps: 
         return torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="min", factor=o.plateau_factor, patience=o.plateau_patience
         )
-    if o.scheduler == "cosine":
+    if o.scheduler in ("cosine", "cosine_time"):
         warm = max(o.warmup_steps, 0)
+        if o.scheduler == "cosine_time" and not cfg.train.max_time_s:
+            raise HTRError("optim.scheduler=cosine_time decays over train.max_time_s, which is not set")
+        progress = {"time": 0.0}  # cosine_time: the share of train.max_time_s spent, set by the training loop
 
         def factor(step: int) -> float:
             if step < warm:
                 return (step + 1) / warm
-            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(total_steps - warm, 1))))
+            done = progress["time"] if o.scheduler == "cosine_time" else (step - warm) / max(total_steps - warm, 1)
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
 
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        scheduler.progress = progress  # type: ignore[attr-defined]
+        return scheduler
     if o.scheduler == "none":
         return None
-    raise HTRError(f"optim.scheduler={o.scheduler!r} is not one of plateau, cosine, none")
+    raise HTRError(f"optim.scheduler={o.scheduler!r} is not one of plateau, cosine, cosine_time, none")

@@ -37,7 +37,7 @@ def ctc_loss(
 def warmup_lr(run: Run) -> None:
     """Ramp the learning rate linearly over ``optim.warmup_steps`` (the cosine schedule has its own warmup)."""
     o, step = run.cfg.optim, run.state["step"]
-    if o.warmup_steps and o.scheduler != "cosine" and step < o.warmup_steps:
+    if o.warmup_steps and o.scheduler not in ("cosine", "cosine_time") and step < o.warmup_steps:
         for g in run.optimizer.param_groups:
             g["lr"] = o.lr * (step + 1) / o.warmup_steps
 

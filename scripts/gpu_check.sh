@@ -10,7 +10,7 @@
 #   train        model=puigcerver on Copiste for TRAIN_S (180) seconds with AMP: training lines/s (validation
 #                pauses left out), peak GPU memory (torch.cuda.max_memory_allocated), the val CER it reached
 #   recognize    greedy recognition lines/s at batch 64 on the GPU (preprocessing excluded), shipped model and
-#                the model just trained, with their test CER
+#                the model just trained, with their CER on the test split (val when the data has none)
 #
 # Without CUDA each GPU check prints {"check": ..., "skipped": "no CUDA"} and the script exits 0; a check that
 # fails prints {"check": ..., "error": ...} (or {"check": ..., "timed_out_s": ...}) and the script exits 1.

@@ -112,8 +112,10 @@ def test_ddp_step_over_nccl_in_one_process() -> None:
         for net in (plain, ddp):
             log_probs, lengths = net(images, widths)
             ctc_loss(log_probs, targets, lengths, target_lengths).backward()
+        # cuDNN's convolution backward sums with atomics, so two identical passes differ in the last bits (on an
+        # H200, 1 of 72 weights by 3e-6): a wrong or missing all-reduce would differ by far more than this.
         for p, q in zip(plain.parameters(), ddp.module.parameters(), strict=True):
-            torch.testing.assert_close(q.grad, p.grad, rtol=1e-4, atol=1e-6)
+            torch.testing.assert_close(q.grad, p.grad, rtol=1e-3, atol=1e-5)
         t = torch.ones(3, device="cuda")
         dist.all_reduce(t)
         assert t.tolist() == [1.0, 1.0, 1.0]

@@ -309,3 +309,47 @@ def test_negative_val_every_steps_is_refused(tmp_path):
     tsv = write_tsv_dataset(tmp_path / "d", {"train": WORDS[:2], "val": WORDS[:2]})
     with pytest.raises(HTRError, match=r"train.val_every_steps=-1 must be >= 0"):
         train(_cfg(tsv, tmp_path / "run", ["train.val_every_steps=-1"]))
+
+
+def _scheduler(extra: list[str]):
+    from htr.train_setup import _make_scheduler
+
+    cfg: Config = structured(Config, compose_config([*TINY_MODEL, "train.out_dir=/unused", *extra]))
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=cfg.optim.lr)
+    return cfg, optimizer, _make_scheduler(cfg, optimizer, 1000)
+
+
+def test_cosine_time_follows_the_share_of_the_time_budget_after_the_step_warmup():
+    cfg, optimizer, scheduler = _scheduler(
+        ["optim.lr=0.1", "optim.scheduler=cosine_time", "optim.warmup_steps=4", "train.max_time_s=60"]
+    )
+    lrs = []
+    for _ in range(3):
+        optimizer.step()  # no gradients: a no-op, called first as PyTorch expects
+        scheduler.step()
+        lrs.append(optimizer.param_groups[0]["lr"])
+    assert lrs == pytest.approx([0.05, 0.075, 0.1])  # steps 1-3 of the 4-step ramp, whatever the clock says
+    for spent, expected in ((0.0, 0.1), (0.5, 0.05), (0.75, 0.1 * (1 + math.cos(0.75 * math.pi)) / 2), (1.2, 0.0)):
+        scheduler.progress["time"] = spent
+        optimizer.step()  # no gradients: a no-op, called first as PyTorch expects
+        scheduler.step()
+        assert optimizer.param_groups[0]["lr"] == pytest.approx(expected, abs=1e-12)
+
+
+def test_cosine_time_without_a_time_budget_is_one_clear_error():
+    from htr.errors import HTRError
+
+    with pytest.raises(HTRError, match=r"cosine_time decays over train.max_time_s, which is not set"):
+        _scheduler(["optim.scheduler=cosine_time"])
+
+
+def test_cosine_time_run_ends_its_budget_with_a_small_learning_rate(tmp_path):
+    tsv = write_tsv_dataset(tmp_path / "d", {"train": WORDS, "val": WORDS[:2]})
+    result = train(_cfg(tsv, tmp_path / "run", [
+        "data.batch_size=2", "optim.lr=0.01", "optim.scheduler=cosine_time", "optim.warmup_steps=0",
+        "train.max_time_s=3", "train.max_epochs=100000", "train.early_stopping_patience=100000",
+    ]))  # fmt: skip
+    assert result["stop_reason"] == "reached train.max_time_s=3.0"
+    last = load_checkpoint(tmp_path / "run" / "last.pt")
+    # The last step set the rate from a clock reading just under the budget: well past the middle of the cosine.
+    assert last["optimizer"]["param_groups"][0]["lr"] < 0.005
