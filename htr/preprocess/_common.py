@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -95,7 +96,7 @@ _DITHER = np.zeros(0)
 
 #: Candidate-point pairs splatted per batch by :func:`projection_scores`: few enough to stay in cache, enough
 #: that a small point set is scored in one batch (each batch costs a dozen numpy calls).
-_SPLATS = 1 << 15
+_SPLATS = 1 << 16
 
 
 def projection_scores(
@@ -125,33 +126,35 @@ def projection_scores(
     a = np.atleast_1d(np.asarray(a, dtype=np.float64))
     b = np.atleast_1d(np.asarray(b, dtype=np.float64))
     out = np.zeros(a.size)
-    if u.size == 0:
+    n = u.size
+    if n == 0:
         return out
     m = int(oversample)
     if m < 1 or m & (m - 1):
         raise ValueError(f"oversample must be a power of 2, got {oversample}")
-    um = u * float(m) + _dither(u.size)
-    vm = v * float(m)
-    w = np.asarray(w, dtype=np.float64)
-    # Each candidate's coordinate range, from the ranges of u and v (no pass over the points needed).
-    ulo, uhi = float(um.min()), float(um.max())
-    vlo, vhi = float(vm.min()), float(vm.max())
-    lo = np.minimum(a * ulo, a * uhi) + np.minimum(b * vlo, b * vhi)
-    hi = np.maximum(a * ulo, a * uhi) + np.maximum(b * vlo, b * vhi)
+    points = np.empty((3, n))
+    um = np.multiply(u, float(m), out=points[0])
+    um += _dither(n)
+    vm = np.multiply(v, float(m), out=points[1])
+    points[2] = 1.0
+    # Each candidate's coordinate range, from the ranges of u and v (no pass over the points needed): the
+    # extremes of a linear map over a box lie at its corners.
+    ua = np.multiply.outer(a, (um.min(), um.max()))
+    vb = np.multiply.outer(b, (vm.min(), vm.max()))
+    lo = np.minimum(ua[:, 0], ua[:, 1]) + np.minimum(vb[:, 0], vb[:, 1])
+    span = np.maximum(ua[:, 0], ua[:, 1]) + np.maximum(vb[:, 0], vb[:, 1]) - lo
     # Three box passes move mass by up to 3(m - 1) bins either way: pad each profile by 3m on both sides.
     pad = 3 * m
-    chunk = max(1, min(a.size, _SPLATS // u.size))
-    weights = np.broadcast_to(w, (chunk, w.size)).ravel()
-    points = np.empty((3, u.size))
-    points[0], points[1], points[2] = um, vm, 1.0
+    offsets = pad - np.floor(lo)
+    w = np.asarray(w, dtype=np.float64)
+    chunk = max(1, min(a.size, _SPLATS // n))
     for start in range(0, a.size, chunk):
         sl = slice(start, start + chunk)
         k = a[sl].size
-        nbins = int(np.ceil((hi[sl] - lo[sl]).max())) + 2 + 2 * pad
+        nbins = int(np.ceil(span[sl].max())) + 2 + 2 * pad
         # Candidate j's coordinates go to bins [j * nbins, (j + 1) * nbins) of one long profile.
-        coeffs = np.empty((k, 3))
-        coeffs[:, 0], coeffs[:, 1], coeffs[:, 2] = a[sl], b[sl], np.arange(k) * float(nbins) + pad - np.floor(lo[sl])
-        out[sl] = profile_scores(coordinates(coeffs, points), weights, k, nbins, m)
+        coeffs = np.column_stack((a[sl], b[sl], offsets[sl] + np.arange(0.0, k * nbins, nbins)[:k]))
+        out[sl] = profile_scores(coordinates(coeffs, points), w, k, nbins, m)
     return out
 
 
@@ -171,19 +174,39 @@ def ink_points(
     """
     a = as_float32(a)
     bg = median_level(a) if background is None else float(background)
-    if x_bin > 1:
-        h, w = a.shape
-        pad = -w % x_bin
-        if pad:
-            padded = np.empty((h, w + pad), dtype=np.float32)
-            padded[:, :w] = a
-            padded[:, w:] = bg
-            a = padded
-        a = _bin_columns(a, x_bin)
+    return binned_points(bin_columns(a, x_bin, bg), bg, x_bin, min_weight)
+
+
+def bin_columns(a: np.ndarray, n: int, fill: float) -> np.ndarray:
+    """The means of each ``n`` adjacent columns of float32 ``a``, its width first padded with ``fill`` to a multiple
+    of ``n`` (``a`` itself when ``n`` is 1)."""
+    if n <= 1:
+        return a
+    h, w = a.shape
+    pad = -w % n
+    if pad:
+        padded = np.empty((h, w + pad), dtype=np.float32)
+        padded[:, :w] = a
+        padded[:, w:] = fill
+        a = padded
+    return _bin_columns(a, n)
+
+
+def binned_points(
+    a: np.ndarray, bg: float, x_bin: int = 1, min_weight: float = 0.05
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`ink_points` of an image whose columns are already binned by ``x_bin`` (:func:`bin_columns`)."""
     flat = (a - bg if bg else a).ravel()
     idx = np.flatnonzero(flat > min_weight)
-    ys, xs = np.divmod(idx, a.shape[1])
-    return (xs + 0.5) * float(x_bin), ys + 0.5, flat[idx].astype(np.float64)
+    # Row and column of each index, from its centre idx + 0.5, which lies at least 0.5 / width away from a multiple
+    # of the width, so the float quotient floors exactly: several times cheaper than np.divmod on integers.
+    xs = idx + 0.5
+    ys = np.floor(xs * (1.0 / a.shape[1]))
+    xs -= ys * a.shape[1]
+    ys += 0.5
+    if x_bin != 1:
+        xs *= float(x_bin)
+    return xs, ys, flat[idx].astype(np.float64)
 
 
 def _bin_columns(a: np.ndarray, n: int) -> np.ndarray:
@@ -216,7 +239,8 @@ def median_level(a: np.ndarray) -> float:
     as extracting the sample points.
     """
     n = a.size
-    if np.count_nonzero(a) < n - n // 2 and not (a < 0).any():
+    # count_nonzero of a float array is several times slower than comparing first.
+    if np.count_nonzero(a != 0) < n - n // 2 and not (a < 0).any():
         return 0.0
     return float(np.median(a))
 
@@ -241,13 +265,12 @@ def refine_search(
     best, i, step = 0.0, 0, 1.0
     scores: list[float] = [0.0]
     for step, scorer in zip(steps, scorers):
-        n = int(np.floor(half / step + 1e-9))
-        cands = center + step * np.arange(-n, n + 1, dtype=np.float64)
-        cands = cands[np.abs(cands) <= max_angle + 1e-9]
-        if cands.size == 0:
+        # In plain Python: a few dozen numbers, for which each numpy call costs more than the work.
+        n = math.floor(half / step + 1e-9)
+        angles = [a for a in (center + step * j for j in range(-n, n + 1)) if abs(a) <= max_angle + 1e-9]
+        if not angles:
             break
-        # The rest in plain Python: a few dozen numbers, for which each numpy call costs more than the work.
-        scores, angles = scorer(cands).tolist(), cands.tolist()
+        scores = scorer(np.array(angles)).tolist()
         top_score = max(scores)
         if not top_score > 0:
             return 0.0

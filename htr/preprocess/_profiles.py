@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 #: Largest (candidates x points) product computed by BLAS (see :func:`coordinates`).
-_BLAS_MAX = 1 << 15
+_BLAS_MAX = 1 << 16
 
 
 def coordinates(coeffs: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -25,34 +25,36 @@ def coordinates(coeffs: np.ndarray, points: np.ndarray) -> np.ndarray:
 _ADD_AT_FAST = np.lib.NumpyVersion(np.__version__) >= "1.25.0"
 
 
-def _splat(idx: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
-    """``np.bincount(idx, weights, minlength=n)``: by ``np.add.at`` where faster, which sums in the same order."""
-    if not _ADD_AT_FAST:
-        return np.bincount(idx, weights, minlength=n)
-    out = np.zeros(n)
-    np.add.at(out, idx, weights)
-    return out
+def _splat(out: np.ndarray, idx: np.ndarray, weights: np.ndarray) -> None:
+    """``out[idx] += weights``, summing repeated indices: by ``np.add.at`` where it is fast, else ``np.bincount``."""
+    if _ADD_AT_FAST:
+        np.add.at(out, idx, weights)
+    else:
+        out[: idx.max() + 1] += np.bincount(idx, weights)
 
 
-def profile_scores(c: np.ndarray, weights: np.ndarray, k: int, nbins: int, m: int) -> np.ndarray:
+def profile_scores(c: np.ndarray, w: np.ndarray, k: int, nbins: int, m: int) -> np.ndarray:
     """Sums of squares of the ``k`` smoothed profiles of ``nbins`` bins that the coordinates ``c`` splat into.
 
     ``c``: (k * N,) coordinates in bins, candidate by candidate, each within its own profile (overwritten);
-    ``weights``: at least k * N weights (the points' weights, repeated per candidate).
+    ``w``: the N points' weights. Each point adds ``w (1 - f)`` to its bin and ``w f`` to the next, ``f`` being its
+    coordinate's fractional part.
     """
     idx = np.floor(c)  # every coordinate is positive
-    frac = np.subtract(c, idx, out=c)
+    up = np.subtract(c, idx, out=c).reshape(k, -1)
+    up *= w
+    low = np.subtract(w, up)
     idx = idx.astype(np.intp)
-    frac *= weights[: frac.size]
-    hist = _splat(idx, weights[: idx.size], k * nbins)
-    up = _splat(idx, frac, k * nbins)
-    hist -= up
-    hist[1:] += up[:-1]
-    hist = hist.reshape(k, nbins)
-    for _ in range(3):
-        # A one-pixel box (m bins) as log2(m) sums of shifted copies: much faster than cumsum.
-        shift = 1
-        while shift < m:
-            hist = hist[:, :-shift] + hist[:, shift:]
-            shift *= 2
-    return np.einsum("ij,ij->i", hist, hist)
+    hist = np.zeros(k * nbins)
+    _splat(hist, idx, low.ravel())
+    _splat(hist[1:], idx, up.ravel())  # the next bins: never past the end, which is padding
+    # Three one-pixel boxes (m bins each, as log2(m) sums of shifted copies: much faster than cumsum), over the
+    # whole run of profiles at once: each profile's 3m bins of padding on either side keep its mass from reaching
+    # its neighbours'. The result is aligned with the profiles' starts and completed with zeros to full length.
+    shifts = [1 << j for j in range(m.bit_length() - 1)] * 3
+    smooth = np.zeros(k * nbins)
+    for j, shift in enumerate(shifts):
+        out = smooth[: hist.size - shift] if j == len(shifts) - 1 else None
+        hist = np.add(hist[:-shift], hist[shift:], out=out)
+    smooth = smooth.reshape(k, nbins) if shifts else hist.reshape(k, nbins)
+    return np.einsum("ij,ij->i", smooth, smooth)

@@ -145,14 +145,17 @@ def ink_table(
     if gray.dtype != np.uint8:
         ink = np.subtract(np.float32(1.0), _scale_to_unit(gray), dtype=np.float32)
         return normalize_contrast(ink, low_pct, high_pct, noise_sigmas, min_range), None
-    # to_ink_array's value for each gray level, computed by the same float32 operations.
-    table = np.subtract(np.float32(1.0), _scale_to_unit(np.arange(256, dtype=np.uint8)), dtype=np.float32)
     # PIL counts 8-bit levels without numpy's conversion of every level to a 64-bit index.
-    counts = np.array(Image.fromarray(np.ascontiguousarray(gray[_sample_slices(gray.shape)])).histogram())
-    bins = np.clip((table * np.float32(_BINS)).astype(np.intp), 0, _BINS - 1)
-    hist = np.bincount(bins, weights=counts, minlength=_BINS).astype(np.int64)
+    counts = Image.fromarray(np.ascontiguousarray(gray[_sample_slices(gray.shape)])).histogram()
+    hist = np.bincount(_LEVEL_BINS, weights=counts, minlength=_BINS).astype(np.int64)
     levels = _levels(hist, low_pct, high_pct, noise_sigmas, min_range)
-    return gray, (np.zeros(256, np.float32) if levels is None else _stretch(table, *levels))
+    return gray, (np.zeros(256, np.float32) if levels is None else _stretch(_LEVEL_INK, *levels))
+
+
+#: to_ink_array's value for each 8-bit gray level (computed by the same float32 operations), and its histogram bin.
+_LEVEL_INK = np.subtract(np.float32(1.0), _scale_to_unit(np.arange(256, dtype=np.uint8)), dtype=np.float32)
+_LEVEL_INK.flags.writeable = False
+_LEVEL_BINS = np.clip((_LEVEL_INK * np.float32(_BINS)).astype(np.intp), 0, _BINS - 1)
 
 
 def _sample_slices(shape: tuple[int, ...]) -> tuple[slice, slice]:
@@ -172,9 +175,10 @@ def _levels(
     bg_bin = min(bg_bin, _BINS - 1)
     # Robust noise: the median of |value - background| over the histogram.
     # within[d]: the pixels at most d bins from the background bin (nondecreasing in d).
-    d = np.arange(_BINS)
-    below = cum[np.clip(bg_bin - d - 1, 0, None)] * (bg_bin - d - 1 >= 0)
-    within = cum[np.minimum(bg_bin + d, _BINS - 1)] - below
+    # within[d] = cum[min(bg_bin + d, _BINS - 1)] - (cum[bg_bin - d - 1] if d < bg_bin else 0), by slices.
+    within = np.full(_BINS, cum[-1])
+    within[: _BINS - bg_bin] = cum[bg_bin:]
+    within[:bg_bin] -= cum[bg_bin - 1 :: -1] if bg_bin else 0
     mad_bins = min(int(np.searchsorted(within, 0.5 * n)), _BINS - 1)
     sigma = 1.4826 * mad_bins / _BINS
     # The floor is the upper edge of its bin, so every pixel in the background bin maps to exactly 0.
@@ -195,4 +199,4 @@ def _stretch(x: np.ndarray, floor: float, top: float) -> np.ndarray:
     """Map ``floor`` to 0 and ``top`` to 1, clipped to [0, 1] (float32)."""
     out = np.subtract(x, np.float32(floor), dtype=np.float32)
     out *= np.float32(1.0 / (top - floor))
-    return np.clip(out, 0.0, 1.0, out=out)
+    return np.minimum(np.maximum(out, 0.0, out=out), 1.0, out=out)  # np.clip, without its slower Python wrapper

@@ -30,6 +30,13 @@ class LineInk:
 
     def __init__(self, levels: np.ndarray, table: np.ndarray | None = None) -> None:
         self.levels, self.table = levels, table
+        self._points: list[float] | None = None
+
+    def _table_list(self) -> list[float]:
+        """The table as the list ``Image.point`` takes (made once: the work copy and the final resize both use it)."""
+        if self._points is None:
+            self._points = self.table.tolist()
+        return self._points
 
     @classmethod
     def of(cls, img: Image.Image | np.ndarray, contrast: bool = True) -> LineInk:
@@ -55,16 +62,17 @@ class LineInk:
         return crop_box(self.levels, box, margin, pad, self.table)
 
     def resized(self, box: tuple[int, int, int, int], margin: int, height: int, aspect: float = 1.0) -> np.ndarray:
-        """``resize_to_height(self.crop(box, margin, pad=True), height, aspect=aspect)`` (float32, read-only).
+        """``resize_to_height(self.crop(box, margin, pad=True), height, aspect=aspect)`` clipped to [0, 1] (float32).
 
         From 8-bit levels, the crop stays 8-bit (padded with the background level) and PIL looks it up ('L' to
-        'F' by the table) and resizes it: no float crop in numpy, no conversion of it for PIL.
+        'F' by the table) and resizes it: no float crop in numpy, no conversion of it for PIL. The table's values
+        lie in [0, 1] and a bilinear resize only averages them (weights >= 0, summing to 1), so they need no clip.
         """
         if self.table is None or self.table[255] != 0.0:
-            return resize_to_height(self.crop(box, margin, pad=True), height, aspect=aspect)
-        im = Image.fromarray(crop_box(self.levels, box, margin, pad=True, fill=255)).point(self.table.tolist(), "F")
+            return np.clip(resize_to_height(self.crop(box, margin, pad=True), height, aspect=aspect), 0.0, 1.0)
+        im = Image.fromarray(crop_box(self.levels, box, margin, pad=True, fill=255)).point(self._table_list(), "F")
         size = (scaled_width(im.height, im.width, height, aspect), height)
-        return np.asarray(im if im.size == size else im.resize(size, Image.Resampling.BILINEAR))
+        return np.array(im if im.size == size else im.resize(size, Image.Resampling.BILINEAR))
 
     def full(self) -> np.ndarray:
         """The whole image (float32)."""
@@ -80,7 +88,7 @@ class LineInk:
         if self.table is None:
             return work_copy(self.levels[rows, cols], crop=False)
         im = Image.fromarray(self.levels).crop((cols.start, rows.start, cols.stop, rows.stop))
-        im = im.point(self.table.tolist(), "F")
+        im = im.point(self._table_list(), "F")
         new_h = work_rows(im.height, im.width)
         if new_h < im.height:
             im = im.resize((scaled_width(im.height, im.width, new_h), new_h), Image.Resampling.BILINEAR)
@@ -93,7 +101,9 @@ class LineInk:
             out, x_scale, y_scale = straighten(self.crop(box, 2), linear)
             return LineInk(out), x_scale, y_scale
         out, x_scale, y_scale = straighten(self.levels[rows, cols], linear, fill=255)
-        return LineInk(out, self.table), x_scale, y_scale
+        moved = LineInk(out, self.table)
+        moved._points = self._points
+        return moved, x_scale, y_scale
 
 
 def _region(box: tuple[int, int, int, int], margin: int, shape: tuple[int, int]) -> tuple[slice, slice]:

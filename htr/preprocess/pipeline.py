@@ -11,8 +11,8 @@ from PIL import Image
 from htr.preprocess._common import median_level
 from htr.preprocess.lineink import LineInk
 from htr.preprocess.resize import resize_to_height
-from htr.preprocess.skew import rotation_matrix, skew_of_work_copy
-from htr.preprocess.slant import shear_matrix, slant_of_work_copy
+from htr.preprocess.skew import skew_of_work_copy
+from htr.preprocess.slant import slant_of_work_copy
 
 #: Bump whenever :func:`preprocess_line` gives different output for the same input and settings: it is part of
 #: the key of the preprocessed-lines cache (:mod:`htr.data.lines`), so stale cached lines are never reused.
@@ -81,16 +81,15 @@ def preprocess_line(img: Image.Image | np.ndarray, cfg: PreprocessConfig) -> np.
         h, w = min(h, r1 + 2) - max(0, r0 - 2), min(w, c1 + 2) - max(0, c0 - 2)
         # Skip a warp that would move no pixel by more than _MIN_SHIFT (relative to the centre): it would
         # only blur the image.
-        corners = np.array([[-w, -w, w, w], [-h, h, -h, h]], dtype=np.float64) / 2.0
-        if np.abs((linear - np.eye(2)) @ corners).max() >= _MIN_SHIFT:
+        (m11, m12), (m21, m22) = linear.tolist()
+        # The largest shift of a corner (+-w/2, +-h/2), along x and along y, in plain Python (a 2x2 map).
+        if max(abs(m11 - 1.0) * w + abs(m12) * h, abs(m21) * w + abs(m22 - 1.0) * h) / 2.0 >= _MIN_SHIFT:
             src, x_scale, y_scale = src.straightened(box, linear)
             box = src.box() if cfg.crop else None
     if cfg.crop and box is not None:
         margin = crop_margin(round((box[1] - box[0]) * y_scale), cfg.height)
-        out = src.resized(box, margin, cfg.height, aspect=x_scale / y_scale)
-    else:
-        out = resize_to_height(src.full(), cfg.height, aspect=x_scale / y_scale)
-    return np.clip(out, 0.0, 1.0)
+        return src.resized(box, margin, cfg.height, aspect=x_scale / y_scale)
+    return np.clip(resize_to_height(src.full(), cfg.height, aspect=x_scale / y_scale), 0.0, 1.0)
 
 
 def _straightening(small: np.ndarray, deskew: bool, deslant: bool) -> np.ndarray:
@@ -98,4 +97,7 @@ def _straightening(small: np.ndarray, deskew: bool, deslant: bool) -> np.ndarray
     bg = median_level(small)
     skew = skew_of_work_copy(small, background=bg) if deskew else 0.0
     slant = slant_of_work_copy(small, skew, background=bg) if deslant else 0.0
-    return shear_matrix(-slant, 0)[:2, :2] @ rotation_matrix(-skew, 0, 0)[:2, :2]
+    # shear_matrix(-slant, 0)[:2, :2] @ rotation_matrix(-skew, 0, 0)[:2, :2], in plain Python (a 2x2 product).
+    t = -math.tan(math.radians(-slant))
+    c, s = math.cos(math.radians(-skew)), math.sin(math.radians(-skew))
+    return np.array([[c - t * s, s + t * c], [-s, c]])

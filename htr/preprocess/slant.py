@@ -86,7 +86,8 @@ def slant_of_work_copy(
     The sample points are rotated, not the image. The coarse first scan uses every ``COARSE_ROW_STEP``-th row.
     """
     x, y, w = ink_points(small, background=background)
-    coarse = (y.astype(np.intp) % COARSE_ROW_STEP) == 0  # y is a row centre: row + 0.5
+    rows = y.astype(np.intp)  # y is a row centre: row + 0.5
+    coarse = (rows % COARSE_ROW_STEP if COARSE_ROW_STEP & (COARSE_ROW_STEP - 1) else rows & (COARSE_ROW_STEP - 1)) == 0
     if skew:
         t = np.deg2rad(skew)
         c, s = np.cos(t), np.sin(t)
