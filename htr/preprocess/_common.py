@@ -139,10 +139,9 @@ def projection_scores(
     points[2] = 1.0
     # Each candidate's coordinate range, from the ranges of u and v (no pass over the points needed): the
     # extremes of a linear map over a box lie at its corners.
-    ua = np.multiply.outer(a, (um.min(), um.max()))
-    vb = np.multiply.outer(b, (vm.min(), vm.max()))
-    lo = np.minimum(ua[:, 0], ua[:, 1]) + np.minimum(vb[:, 0], vb[:, 1])
-    span = np.maximum(ua[:, 0], ua[:, 1]) + np.maximum(vb[:, 0], vb[:, 1]) - lo
+    ulo, uhi, vlo, vhi = float(um.min()), float(um.max()), float(vm.min()), float(vm.max())
+    lo = np.minimum(a * ulo, a * uhi) + np.minimum(b * vlo, b * vhi)
+    span = np.maximum(a * ulo, a * uhi) + np.maximum(b * vlo, b * vhi) - lo
     # Three box passes move mass by up to 3(m - 1) bins either way: pad each profile by 3m on both sides.
     pad = 3 * m
     offsets = pad - np.floor(lo)
@@ -151,9 +150,11 @@ def projection_scores(
     for start in range(0, a.size, chunk):
         sl = slice(start, start + chunk)
         k = a[sl].size
-        nbins = int(np.ceil(span[sl].max())) + 2 + 2 * pad
+        nbins = math.ceil(float(span[sl].max())) + 2 + 2 * pad
         # Candidate j's coordinates go to bins [j * nbins, (j + 1) * nbins) of one long profile.
-        coeffs = np.column_stack((a[sl], b[sl], offsets[sl] + np.arange(0.0, k * nbins, nbins)[:k]))
+        coeffs = np.empty((k, 3))
+        coeffs[:, 0], coeffs[:, 1] = a[sl], b[sl]
+        np.add(offsets[sl], np.arange(0.0, k * nbins, nbins)[:k], out=coeffs[:, 2])
         out[sl] = profile_scores(coordinates(coeffs, points), w, k, nbins, m)
     return out
 

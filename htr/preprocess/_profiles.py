@@ -25,12 +25,14 @@ def coordinates(coeffs: np.ndarray, points: np.ndarray) -> np.ndarray:
 _ADD_AT_FAST = np.lib.NumpyVersion(np.__version__) >= "1.25.0"
 
 
-def _splat(out: np.ndarray, idx: np.ndarray, weights: np.ndarray) -> None:
-    """``out[idx] += weights``, summing repeated indices: by ``np.add.at`` where it is fast, else ``np.bincount``."""
-    if _ADD_AT_FAST:
-        np.add.at(out, idx, weights)
-    else:
-        out[: idx.max() + 1] += np.bincount(idx, weights)
+def _splat_bincount(out: np.ndarray, idx: np.ndarray, weights: np.ndarray) -> None:
+    """``np.add.at(out, idx, weights)`` by ``np.bincount``: faster before numpy 1.25's fast path for ``np.add.at``."""
+    counts = np.bincount(idx, weights)
+    out[: counts.size] += counts
+
+
+#: ``out[idx] += weights``, summing repeated indices.
+_splat = np.add.at if _ADD_AT_FAST else _splat_bincount
 
 
 def profile_scores(c: np.ndarray, w: np.ndarray, k: int, nbins: int, m: int) -> np.ndarray:
@@ -40,21 +42,20 @@ def profile_scores(c: np.ndarray, w: np.ndarray, k: int, nbins: int, m: int) -> 
     ``w``: the N points' weights. Each point adds ``w (1 - f)`` to its bin and ``w f`` to the next, ``f`` being its
     coordinate's fractional part.
     """
-    idx = np.floor(c)  # every coordinate is positive
-    up = np.subtract(c, idx, out=c).reshape(k, -1)
-    up *= w
-    low = np.subtract(w, up)
-    idx = idx.astype(np.intp)
+    whole = np.floor(c)  # every coordinate is positive
+    up = np.subtract(c, whole, out=c)
+    idx = whole.astype(np.intp)
+    np.multiply(up.reshape(k, -1), w, out=up.reshape(k, -1))
+    low = np.subtract(w, up.reshape(k, -1), out=whole.reshape(k, -1)).ravel()
     hist = np.zeros(k * nbins)
-    _splat(hist, idx, low.ravel())
-    _splat(hist[1:], idx, up.ravel())  # the next bins: never past the end, which is padding
+    _splat(hist, idx, low)
+    _splat(hist[1:], idx, up)  # the next bins: never past the end, which is padding
     # Three one-pixel boxes (m bins each, as log2(m) sums of shifted copies: much faster than cumsum), over the
     # whole run of profiles at once: each profile's 3m bins of padding on either side keep its mass from reaching
     # its neighbours'. The result is aligned with the profiles' starts and completed with zeros to full length.
     shifts = [1 << j for j in range(m.bit_length() - 1)] * 3
-    smooth = np.zeros(k * nbins)
+    smooth = np.zeros(k * nbins) if shifts else hist
     for j, shift in enumerate(shifts):
-        out = smooth[: hist.size - shift] if j == len(shifts) - 1 else None
-        hist = np.add(hist[:-shift], hist[shift:], out=out)
-    smooth = smooth.reshape(k, nbins) if shifts else hist.reshape(k, nbins)
+        hist = np.add(hist[:-shift], hist[shift:], out=smooth[: hist.size - shift] if j == len(shifts) - 1 else None)
+    smooth = smooth.reshape(k, nbins)
     return np.einsum("ij,ij->i", smooth, smooth)
