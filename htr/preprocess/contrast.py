@@ -147,7 +147,8 @@ def ink_table(
         return normalize_contrast(ink, low_pct, high_pct, noise_sigmas, min_range), None
     # PIL counts 8-bit levels without numpy's conversion of every level to a 64-bit index.
     counts = Image.fromarray(np.ascontiguousarray(gray[_sample_slices(gray.shape)])).histogram()
-    hist = np.bincount(_LEVEL_BINS, weights=counts, minlength=_BINS).astype(np.int64)
+    hist = np.zeros(_BINS, np.int64)
+    hist[_LEVEL_BINS] = counts  # the 256 levels fall in 256 different bins (checked below, at import)
     levels = _levels(hist, low_pct, high_pct, noise_sigmas, min_range)
     return gray, (np.zeros(256, np.float32) if levels is None else _stretch(_LEVEL_INK, *levels))
 
@@ -156,6 +157,7 @@ def ink_table(
 _LEVEL_INK = np.subtract(np.float32(1.0), _scale_to_unit(np.arange(256, dtype=np.uint8)), dtype=np.float32)
 _LEVEL_INK.flags.writeable = False
 _LEVEL_BINS = np.clip((_LEVEL_INK * np.float32(_BINS)).astype(np.intp), 0, _BINS - 1)
+assert np.unique(_LEVEL_BINS).size == 256, "two 8-bit levels share a contrast histogram bin"
 
 
 def _sample_slices(shape: tuple[int, ...]) -> tuple[slice, slice]:

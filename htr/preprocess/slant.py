@@ -71,7 +71,11 @@ def slant_from_points(
     ``coarse``: a boolean mask (or index array) of the points that the first, coarse scan uses.
     """
     fine = lambda angles: slant_scores(x, y, w, angles)  # noqa: E731
-    first = fine if coarse is None else (lambda angles: slant_scores(x[coarse], y[coarse], w[coarse], angles))
+    if coarse is not None:
+        coarse = np.asarray(coarse)
+        coarse = np.flatnonzero(coarse) if coarse.dtype == np.bool_ else coarse  # one pass over the mask, not three
+        xc, yc, wc = x[coarse], y[coarse], w[coarse]
+    first = fine if coarse is None else (lambda angles: slant_scores(xc, yc, wc, angles))
     return refine_search([first] + [fine] * (len(_STEPS) - 1), max_angle, _STEPS)
 
 
