@@ -123,40 +123,56 @@ def projection_scores(
     Returns:
         (K,) float64 scores.
     """
-    a = np.atleast_1d(np.asarray(a, dtype=np.float64))
-    b = np.atleast_1d(np.asarray(b, dtype=np.float64))
-    out = np.zeros(a.size)
+    a = np.asarray(a, dtype=np.float64).reshape(-1)
+    b = np.asarray(b, dtype=np.float64).reshape(-1)
     n = u.size
     if n == 0:
-        return out
+        return np.zeros(a.size)
     m = int(oversample)
     if m < 1 or m & (m - 1):
         raise ValueError(f"oversample must be a power of 2, got {oversample}")
     points = np.empty((3, n))
-    um = np.multiply(u, float(m), out=points[0])
+    um, vm = points[0], points[1]
+    np.multiply(u, float(m), um)
     um += _dither(n)
-    vm = np.multiply(v, float(m), out=points[1])
+    np.multiply(v, float(m), vm)
     points[2] = 1.0
     # Each candidate's coordinate range, from the ranges of u and v (no pass over the points needed): the
     # extremes of a linear map over a box lie at its corners.
-    ulo, uhi, vlo, vhi = float(um.min()), float(um.max()), float(vm.min()), float(vm.max())
-    lo = np.minimum(a * ulo, a * uhi) + np.minimum(b * vlo, b * vhi)
-    span = np.maximum(a * ulo, a * uhi) + np.maximum(b * vlo, b * vhi) - lo
+    au, av = a * float(um.min()), a * float(um.max())
+    bu, bv = b * float(vm.min()), b * float(vm.max())
+    lo = np.minimum(au, av)
+    lo += np.minimum(bu, bv)
+    span = np.maximum(au, av)
+    span += np.maximum(bu, bv)
+    span -= lo
     # Three box passes move mass by up to 3(m - 1) bins either way: pad each profile by 3m on both sides.
     pad = 3 * m
-    offsets = pad - np.floor(lo)
+    offsets = np.floor(lo)
+    np.subtract(pad, offsets, offsets)
     w = np.asarray(w, dtype=np.float64)
     chunk = max(1, min(a.size, _SPLATS // n))
-    for start in range(0, a.size, chunk):
-        sl = slice(start, start + chunk)
-        k = a[sl].size
-        nbins = math.ceil(float(span[sl].max())) + 2 + 2 * pad
-        # Candidate j's coordinates go to bins [j * nbins, (j + 1) * nbins) of one long profile.
-        coeffs = np.empty((k, 3))
-        coeffs[:, 0], coeffs[:, 1] = a[sl], b[sl]
-        np.add(offsets[sl], np.arange(0.0, k * nbins, nbins)[:k], out=coeffs[:, 2])
-        out[sl] = profile_scores(coordinates(coeffs, points), w, k, nbins, m)
-    return out
+    if chunk >= a.size:  # the usual case: one batch
+        return _batch_scores(points, w, a, b, offsets, span, m)
+    return np.concatenate(
+        [
+            _batch_scores(points, w, a[sl], b[sl], offsets[sl], span[sl], m)
+            for sl in (slice(start, start + chunk) for start in range(0, a.size, chunk))
+        ]
+    )
+
+
+def _batch_scores(
+    points: np.ndarray, w: np.ndarray, a: np.ndarray, b: np.ndarray, offsets: np.ndarray, span: np.ndarray, m: int
+) -> np.ndarray:
+    """:func:`projection_scores` of one batch of candidates, from the points' rows ``(m u + dither, m v, 1)``."""
+    k = a.size
+    nbins = math.ceil(float(span.max())) + 2 + 6 * m
+    # Candidate j's coordinates go to bins [j * nbins, (j + 1) * nbins) of one long profile.
+    coeffs = np.empty((k, 3))
+    coeffs[:, 0], coeffs[:, 1] = a, b
+    np.add(offsets, np.arange(0.0, k * nbins, nbins)[:k], coeffs[:, 2])
+    return profile_scores(coordinates(coeffs, points), w, k, nbins, m)
 
 
 def ink_points(
