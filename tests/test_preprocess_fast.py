@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 import htr.preprocess._common as common
-from htr.preprocess import normalize_contrast, to_ink_array
+import htr.preprocess._profiles as _profiles
+from htr.preprocess import contrast, normalize_contrast, to_ink_array
 from htr.preprocess.contrast import normalized_ink
 from htr.preprocess.render import shear_cols, shear_rows, straighten
 from htr.preprocess.resize import resize_to_height
@@ -119,3 +120,55 @@ def test_resize_to_height_with_non_square_pixels() -> None:
     a = np.ones((20, 100), np.float32)
     assert resize_to_height(a, 10, aspect=1.2).shape == (10, 60)
     assert resize_to_height(a, 10).shape == (10, 50)
+
+
+def test_splat_by_bincount_is_add_at() -> None:
+    # The fallback for numpy < 1.25 sums the same weights into the same bins, also into a view (the next bins).
+    rng = np.random.default_rng(7)
+    idx, weights = rng.integers(0, 40, 300), rng.uniform(0.1, 1.0, 300)
+    expected, out = np.zeros(50), np.zeros(50)
+    np.add.at(expected[1:], idx, weights)
+    _profiles._splat_bincount(out[1:], idx, weights)
+    np.testing.assert_allclose(out, expected, rtol=1e-12)
+    assert out[0] == 0.0 and out[1:41].sum() == pytest.approx(weights.sum())
+
+
+@pytest.mark.parametrize("center", [0, 2, 300, 700])
+def test_contrast_noise_window_by_slices(center: int) -> None:
+    # within[d]: pixels at most d bins from the background bin, as the earlier fancy-indexed formula counted them;
+    # the background is spread over a dozen bins (clipped at bin 0), so the noise level is several bins.
+    rng = np.random.default_rng(center)
+    hist = rng.integers(0, 3, 1024)
+    for j in range(-6, 7):
+        hist[max(0, center + j)] += 900 - 60 * abs(j)
+    hist[900:1000] += 40  # the ink
+    cum = np.cumsum(hist)
+    n, d = int(cum[-1]), np.arange(1024)
+    bg_bin = int(np.searchsorted(cum, 0.5 * n))
+    within = cum[np.minimum(bg_bin + d, 1023)] - cum[np.clip(bg_bin - d - 1, 0, None)] * (bg_bin - d - 1 >= 0)
+    mad = int(np.searchsorted(within, 0.5 * n))
+    sigma = 1.4826 * mad / 1024
+    floor_bin = bg_bin + int(np.ceil(3.0 * sigma * 1024))
+    assert mad >= 2 and floor_bin < 900
+    assert contrast._levels(hist, 50.0, 80.0, 3.0, 0.02)[0] == (floor_bin + 1) / 1024
+
+
+def test_coarse_skew_bins_are_means_of_the_fine_bins() -> None:
+    a = np.random.default_rng(3).random((6, 203)).astype(np.float32)  # 203: padded to 204, then to 208 columns
+    direct = common.bin_columns(a, 16, 0.25)
+    twice = common.bin_columns(common.bin_columns(a, 4, 0.25), 4, 0.25)
+    assert twice.shape == direct.shape == (6, 13)
+    np.testing.assert_allclose(twice, direct, rtol=1e-6)
+    assert direct[:, -1] == pytest.approx(twice[:, -1]) and common.bin_columns(a, 1, 0.0) is a
+
+
+def test_binned_points_rows_and_columns_of_a_wide_image() -> None:
+    a = np.zeros((7, 4099), np.float32)  # the row of a flat index from a float quotient, exact at every column
+    cells = [(0, 0), (0, 4098), (3, 0), (3, 4097), (6, 4098), (5, 2049)]
+    for r, c in cells:
+        a[r, c] = 0.5
+    x, y, w = common.binned_points(a, 0.0, 1)
+    assert list(zip(y.tolist(), x.tolist())) == [(r + 0.5, c + 0.5) for r, c in sorted(cells)]
+    assert w.dtype == np.float64 and (w == 0.5).all()
+    x4, _, _ = common.binned_points(common.bin_columns(a, 4, 0.0), 0.0, 4, min_weight=0.1)
+    assert x4.tolist() == [2.0, 4098.0, 2.0, 4098.0, 2050.0, 4098.0]  # bin centres: (col // 4 + 0.5) * 4
