@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from htr.errors import ImageError
-from htr.preprocess._profiles import coordinates, profile_scores
+from htr.preprocess._profiles import batch_scores
 
 #: Angles are estimated on a copy cropped to the ink and downscaled to at most ``WORK_HEIGHT`` rows and
 #: about ``WORK_PIXELS`` pixels, but not below ``WORK_MIN_HEIGHT`` rows (angles are unchanged by
@@ -153,26 +153,13 @@ def projection_scores(
     w = np.asarray(w, dtype=np.float64)
     chunk = max(1, min(a.size, _SPLATS // n))
     if chunk >= a.size:  # the usual case: one batch
-        return _batch_scores(points, w, a, b, offsets, span, m)
+        return batch_scores(points, w, a, b, offsets, span, m)
     return np.concatenate(
         [
-            _batch_scores(points, w, a[sl], b[sl], offsets[sl], span[sl], m)
+            batch_scores(points, w, a[sl], b[sl], offsets[sl], span[sl], m)
             for sl in (slice(start, start + chunk) for start in range(0, a.size, chunk))
         ]
     )
-
-
-def _batch_scores(
-    points: np.ndarray, w: np.ndarray, a: np.ndarray, b: np.ndarray, offsets: np.ndarray, span: np.ndarray, m: int
-) -> np.ndarray:
-    """:func:`projection_scores` of one batch of candidates, from the points' rows ``(m u + dither, m v, 1)``."""
-    k = a.size
-    nbins = math.ceil(float(span.max())) + 2 + 6 * m
-    # Candidate j's coordinates go to bins [j * nbins, (j + 1) * nbins) of one long profile.
-    coeffs = np.empty((k, 3))
-    coeffs[:, 0], coeffs[:, 1] = a, b
-    np.add(offsets, np.arange(0.0, k * nbins, nbins)[:k], coeffs[:, 2])
-    return profile_scores(coordinates(coeffs, points), w, k, nbins, m)
 
 
 def ink_points(

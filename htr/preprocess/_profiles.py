@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 #: Largest (candidates x points) product computed by BLAS (see :func:`coordinates`).
@@ -59,3 +61,20 @@ def profile_scores(c: np.ndarray, w: np.ndarray, k: int, nbins: int, m: int) -> 
         hist = np.add(hist[:-shift], hist[shift:], out=smooth[: hist.size - shift] if j == len(shifts) - 1 else None)
     smooth = smooth.reshape(k, nbins)
     return np.einsum("ij,ij->i", smooth, smooth)
+
+
+def batch_scores(
+    points: np.ndarray, w: np.ndarray, a: np.ndarray, b: np.ndarray, offsets: np.ndarray, span: np.ndarray, m: int
+) -> np.ndarray:
+    """:func:`~htr.preprocess._common.projection_scores` of one batch of candidates.
+
+    ``points``: the rows ``(m u + dither, m v, 1)``; ``offsets`` and ``span``: each candidate's shift into its profile
+    and the width of its coordinates' range, in bins.
+    """
+    k = a.size
+    nbins = math.ceil(float(span.max())) + 2 + 6 * m
+    # Candidate j's coordinates go to bins [j * nbins, (j + 1) * nbins) of one long profile.
+    coeffs = np.empty((k, 3))
+    coeffs[:, 0], coeffs[:, 1] = a, b
+    np.add(offsets, np.arange(0.0, k * nbins, nbins)[:k], coeffs[:, 2])
+    return profile_scores(coordinates(coeffs, points), w, k, nbins, m)
