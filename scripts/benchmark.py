@@ -27,7 +27,9 @@ import json
 import multiprocessing as mp
 import os
 import platform
+import queue
 import resource
+import sys
 import time
 from pathlib import Path
 
@@ -269,7 +271,16 @@ def _run_child(ctx, fn_name: str, kwargs: dict) -> list[dict]:  # noqa: ANN001
     p = ctx.Process(target=_child, args=(fn_name, kwargs, q))
     p.start()
     results = []
-    while (r := q.get()) is not None:
+    while True:
+        try:
+            r = q.get(timeout=1.0)
+        except queue.Empty:
+            if p.is_alive():
+                continue
+            # A child that died (an import error, killed for memory) never sends the end marker: say so, not hang.
+            sys.exit(f"benchmark: the {fn_name} measurement stopped with exit status {p.exitcode} (its error is above)")
+        if r is None:
+            break
         results.append(r)
     p.join()
     return results
