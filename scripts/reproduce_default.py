@@ -12,8 +12,10 @@ tree; htr/pretrained is never written):
 4. ``interpolate``: WiSE-FT, halfway from stage 3 back to stage 2 (``scripts/interpolate_weights.py --alpha 0.5``);
 5. ``stage4``: ``experiment=french_finetune_b64`` from that mix (the three sets again, batch 64; on the GPU it
    was 430 s, here about 2 hours);
-6. ``ship``: ``scripts/ship_model.py`` of stage 4's best.pt into ``RUNS/default.pt`` and ``RUNS/default.pt.onnx``;
-7. ``lm-build`` and 8. ``lm-tune``: the character 6-gram of the three train texts, tuned for RUNS/default.pt.
+6. ``stage5``: the same again from stage 4's best.pt, a second cosine cycle at half the rate over 2,300 steps
+   (it ran on the CPU, one thread, about 3.3 hours);
+7. ``ship``: ``scripts/ship_model.py`` of stage 5's best.pt into ``RUNS/default.pt`` and ``RUNS/default.pt.onnx``;
+8. ``lm-build`` and 9. ``lm-tune``: the character 6-gram of the three train texts, tuned for RUNS/default.pt.
 
 Run the same command again after a stop (Ctrl-C, a machine stop, the next sitting) and it continues: a training
 stage whose ``last.pt`` records that the run ended (its state's ``finished``, written by htr.train at the end) is
@@ -24,7 +26,9 @@ running command once (the trainer writes last.pt and exits); a second one stops 
 Every stage trains on one thread (``train.threads=1``) as the shipped model did. Stage budgets are counted in
 steps, not seconds: a resumed run's ``train.max_time_s`` starts again from zero, so a time budget would not
 survive sittings. Stage 1 was stopped by its 6,000 s budget after 6,266 steps (20 epochs and part of the 21st),
-so it gets ``train.max_steps=6266``; stages 2, 3 and 4 end at their configs' max_steps (6,000, 5,000 and 4,423).
+so it gets ``train.max_steps=6266``; stages 2, 3 and 4 end at their configs' max_steps (6,000, 5,000 and 4,423),
+stage 5 at 2,300 (it was started with 3,300 and shortened to 2,300 at step 496, to end within a sitting; here
+its cosine has the 2,300-step horizon from the start).
 Stage 4 ran on a GPU from lines packed by ``scripts/pack_preprocessed.py`` (preprocessed at height 64, then
 scaled to 48); here it reads the lines through the full pipeline at 48, so its figures can differ slightly.
 """
@@ -52,6 +56,8 @@ from htr.errors import HTRError  # noqa: E402
 SETS = ("copiste", "peraire", "poilus")
 #: Stage 1's length as the shipped model trained it (its 6,000 s budget ran out at this step).
 STAGE1_STEPS = 6266
+#: Stage 5: stage 4's recipe again from its best.pt, at half the peak rate and a shorter cosine.
+STAGE5 = ("optim.lr=0.0007", "train.max_steps=2300")
 TIMES = "reproduce_times.json"  # seconds spent per step, summed over sittings
 
 
@@ -68,10 +74,10 @@ class Step:
 
 
 def plan(runs: Path, shared: Path, extra: list[str], tune_lines: int | None = None) -> list[Step]:
-    """The eight steps with their exact commands (without ``train.resume``, which :func:`decide` adds)."""
+    """The nine steps with their exact commands (without ``train.resume``, which :func:`decide` adds)."""
     tsvs = [shared / s / "lines.tsv" for s in SETS]
     stage = {"stage1": runs / "stage1-copiste", "stage2": runs / "stage2-synthetic", "stage3": runs / "stage3-french",
-             "stage4": runs / "stage4-french-b64"}  # fmt: skip
+             "stage4": runs / "stage4-french-b64", "stage5": runs / "stage5-french-b64-again"}  # fmt: skip
     best = {name: folder / "best.pt" for name, folder in stage.items()}
     mix, shipped, arpa = runs / "interpolated.pt", runs / "default.pt", runs / "default_chars.arpa"
     scripts, meta = REPO / "scripts", Path(f"{arpa}.json")
@@ -97,10 +103,13 @@ def plan(runs: Path, shared: Path, extra: list[str], tune_lines: int | None = No
         train("stage3", "experiment=french_finetune", *sources, f"train.init_from={best['stage2']}"),
         Step("interpolate", interpolate, inputs=(best["stage2"], best["stage3"]), outputs=(mix,)),
         train("stage4", "experiment=french_finetune_b64", *sources, f"train.init_from={mix}"),
+        train(
+            "stage5", "experiment=french_finetune_b64", *sources, f"train.init_from={best['stage4']}", *STAGE5
+        ),
         Step(
             "ship",
-            cmd(scripts / "ship_model.py", best["stage4"], shipped),
-            inputs=(best["stage4"],),
+            cmd(scripts / "ship_model.py", best["stage5"], shipped),
+            inputs=(best["stage5"],),
             outputs=(shipped, Path(f"{shipped}.onnx")),
         ),
         Step("lm-build", build, inputs=tuple(tsvs), outputs=(arpa, meta)),
