@@ -103,9 +103,7 @@ def plan(runs: Path, shared: Path, extra: list[str], tune_lines: int | None = No
         train("stage3", "experiment=french_finetune", *sources, f"train.init_from={best['stage2']}"),
         Step("interpolate", interpolate, inputs=(best["stage2"], best["stage3"]), outputs=(mix,)),
         train("stage4", "experiment=french_finetune_b64", *sources, f"train.init_from={mix}"),
-        train(
-            "stage5", "experiment=french_finetune_b64", *sources, f"train.init_from={best['stage4']}", *STAGE5
-        ),
+        train("stage5", "experiment=french_finetune_b64", *sources, f"train.init_from={best['stage4']}", *STAGE5),
         Step(
             "ship",
             cmd(scripts / "ship_model.py", best["stage5"], shipped),
