@@ -210,7 +210,7 @@ class OptimConfig:
             improved for ``plateau_patience`` epochs), "cosine" (decay to 0 over ``train.max_steps``, else
             ``train.max_epochs``), "cosine_time" (decay to 0 over ``train.max_time_s`` by the clock: a run
             with a fixed wall-time budget, such as a GPU lease, ends its schedule on time whatever its speed;
-            not step-for-step reproducible, and a resumed run starts a new budget) or "none".
+            not step-for-step reproducible; a resumed run goes on with what was left of its budget) or "none".
         plateau_factor: scheduler=plateau: the factor applied to the learning rate.
         plateau_patience: scheduler=plateau: epochs without improvement before it is applied.
         warmup_steps: steps over which the learning rate rises linearly from 0 to ``lr``; 0: none.

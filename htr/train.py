@@ -69,6 +69,7 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
     show_augmentations(run)
     state = run.state
     run.start_time = time.time()
+    run.budget_before_s = float(state.get("budget_spent_s", 0.0))  # cosine_time: what a resumed run had spent
     stop_reason, failed = None, False  # failed: stopped by repeated non-finite steps
     with _StopFlag() as stop:
         while state["epoch"] < cfg.train.max_epochs and stop_reason is None:
@@ -105,9 +106,9 @@ def _train_epoch(run: Run, stop: _StopFlag) -> tuple[str | None, bool, bool]:
                 f"{state['nonfinite']} steps had a non-finite loss or gradient (more than "
                 f"train.max_nonfinite_steps); lower optim.lr or check the data"
             ), True, False  # fmt: skip
-        if cfg.optim.scheduler == "cosine_time":  # rank 0's clock, so that every rank takes the same rate
-            spent = (time.time() - run.start_time) / cfg.train.max_time_s
-            run.scheduler.progress["time"] = broadcast(spent, run.device, run.world)
+        spent_s = _budget_spent(run)
+        if cfg.optim.scheduler == "cosine_time":
+            run.scheduler.progress["time"] = spent_s / cfg.train.max_time_s
         if run.scheduler is not None and cfg.optim.scheduler in ("cosine", "cosine_time"):
             run.scheduler.step()
         state["step"] += 1
@@ -120,7 +121,7 @@ def _train_epoch(run: Run, stop: _StopFlag) -> tuple[str | None, bool, bool]:
         bar.set_postfix(loss=f"{loss_value:.3f}")
         if cfg.train.max_steps and state["step"] >= cfg.train.max_steps:
             stop_reason = f"reached train.max_steps={cfg.train.max_steps}"
-        elif cfg.train.max_time_s and time.time() - run.start_time >= cfg.train.max_time_s:
+        elif cfg.train.max_time_s and spent_s >= cfg.train.max_time_s:
             stop_reason = f"reached train.max_time_s={cfg.train.max_time_s}"
         if any_rank(stop.set, run.device, run.world):
             return stop_reason, False, True
@@ -140,6 +141,20 @@ def _train_epoch(run: Run, stop: _StopFlag) -> tuple[str | None, bool, bool]:
             break
     bar.close()
     return stop_reason, False, False
+
+
+def _budget_spent(run: Run) -> float:
+    """Seconds of ``train.max_time_s`` spent, by rank 0's clock (every rank then takes the same learning rate and
+    stops at the same step). A run resumed with ``optim.scheduler=cosine_time`` goes on with what its budget had
+    left, so its decay continues instead of starting again; other runs get a new budget on resume (0 without one)."""
+    cfg, state = run.cfg, run.state
+    if not cfg.train.max_time_s:
+        return 0.0
+    spent = time.time() - run.start_time
+    if cfg.optim.scheduler == "cosine_time":
+        spent += run.budget_before_s
+        state["budget_spent_s"] = spent
+    return broadcast(spent, run.device, run.world)
 
 
 def validate_and_keep(run: Run, epoch: int, when: str) -> str | None:

@@ -69,6 +69,7 @@ class Run:
     bundle: ModelBundle  # what checkpoints say about the model besides its weights
     state: dict[str, Any]
     start_time: float = 0.0
+    budget_before_s: float = 0.0
     validated_at: int = -1  # the step of the last mid-epoch validation
 
     @property
@@ -200,7 +201,10 @@ def _restore(
         ema.n_averaged.fill_(int(resume["state"].get("ema_updates", 0)))
     optimizer.load_state_dict(resume["optimizer"])
     if scheduler is not None and resume.get("scheduler"):
-        scheduler.load_state_dict(resume["scheduler"])
+        progress = getattr(scheduler, "progress", None)
+        scheduler.load_state_dict(resume["scheduler"])  # (it replaces every attribute, ``progress`` too)
+        if progress is not None:  # cosine_time: keep the dict its lambda reads, not the saved copy
+            scheduler.progress = progress
     scaler.load_state_dict(resume["scaler"])
     state.update(resume["state"])
     state.pop("finished", None)  # a finished run resumed (with a larger budget) is not finished until it ends

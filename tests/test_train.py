@@ -353,3 +353,26 @@ def test_cosine_time_run_ends_its_budget_with_a_small_learning_rate(tmp_path):
     last = load_checkpoint(tmp_path / "run" / "last.pt")
     # The last step set the rate from a clock reading just under the budget: well past the middle of the cosine.
     assert last["optimizer"]["param_groups"][0]["lr"] < 0.005
+
+
+def test_cosine_time_resumed_goes_on_with_what_its_budget_had_left(tmp_path, monkeypatch):
+    from htr.train_log import TrainLogger
+
+    tsv = write_tsv_dataset(tmp_path / "d", {"train": WORDS, "val": WORDS[:2]})
+    common = ["data.batch_size=2", "optim.lr=0.01", "optim.scheduler=cosine_time", "optim.warmup_steps=0",
+              "train.max_epochs=100000", "train.early_stopping_patience=100000"]  # fmt: skip
+    first = train(_cfg(tsv, tmp_path / "a", [*common, "train.max_time_s=2"]))
+    spent = load_checkpoint(tmp_path / "a" / "last.pt")["state"]["budget_spent_s"]
+    assert first["stop_reason"] == "reached train.max_time_s=2.0" and spent >= 2.0
+    rates: list[float] = []
+    real = TrainLogger.train_step
+    monkeypatch.setattr(
+        TrainLogger, "train_step", lambda self, n, loss, lr, *a: (rates.append(lr), real(self, n, loss, lr, *a))
+    )
+    again = train(
+        _cfg(tsv, tmp_path / "b", [*common, "train.max_time_s=4", f"train.resume={tmp_path / 'a' / 'last.pt'}"])
+    )
+    assert again["stop_reason"] == "reached train.max_time_s=4.0"
+    # Half the 4 s budget was spent before: the decay goes on from there (at most 0.005), not from the peak 0.01.
+    assert rates and max(rates) <= 0.01 * (1 + math.cos(math.pi * spent / 4)) / 2 + 1e-9
+    assert load_checkpoint(tmp_path / "b" / "last.pt")["state"]["budget_spent_s"] >= 4.0
