@@ -11,9 +11,9 @@ tree; htr/pretrained is never written):
 3. ``stage3``: ``experiment=french_finetune`` from stage 2's best.pt (Copiste, Peraire, Poilus);
 4. ``interpolate``: WiSE-FT, halfway from stage 3 back to stage 2 (``scripts/interpolate_weights.py --alpha 0.5``);
 5. ``stage4``: ``experiment=french_finetune_b64`` from that mix (the three sets again, batch 64; on the GPU it
-   was 430 s, here about 2 hours);
+   was 430 s, here about 3.6 hours at stage 5's pace);
 6. ``stage5``: the same again from stage 4's best.pt, a second cosine cycle at half the rate over 2,300 steps
-   (it ran on the CPU, one thread, about 3.3 hours);
+   (it ran on the CPU, one thread: 1.9 hours);
 7. ``ship``: ``scripts/ship_model.py`` of stage 5's best.pt into ``RUNS/default.pt`` and ``RUNS/default.pt.onnx``;
 8. ``lm-build`` and 9. ``lm-tune``: the character 6-gram of the three train texts, tuned for RUNS/default.pt.
 
