@@ -4,7 +4,7 @@
 #   python scripts/pack_preprocessed.py gpu_data ../shared/data/{copiste,peraire,poilus}/lines.tsv   # here
 #   OUT=/some/dir bash scripts/gpu_train.sh          # on the GPU machine, from the repository root
 #
-# A copy of the working tree limited to 64 MiB counts the packed files' disk blocks: send them as one stored zip
+# A copy of the working tree limited to 64 MiB counts the packed files' disk blocks: send them as one zip
 # (python -m zipfile -c gpu_pack/data.zip gpu_data; unpacked there with python -m zipfile -e gpu_pack/data.zip .).
 #
 # The lines travel preprocessed (gpu_data/, see pack_preprocessed.py), so every run switches htr's
