@@ -108,7 +108,7 @@ def _train_epoch(run: Run, stop: _StopFlag) -> tuple[str | None, bool, bool]:
             ), True, False  # fmt: skip
         spent_s = _budget_spent(run)
         if cfg.optim.scheduler == "cosine_time":
-            run.scheduler.progress["time"] = spent_s / cfg.train.max_time_s
+            run.budget_share["time"] = spent_s / cfg.train.max_time_s
         if run.scheduler is not None and cfg.optim.scheduler in ("cosine", "cosine_time"):
             run.scheduler.step()
         state["step"] += 1

@@ -12,7 +12,7 @@ import functools
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,9 @@ class Run:
     state: dict[str, Any]
     start_time: float = 0.0
     budget_before_s: float = 0.0
+    #: optim.scheduler=cosine_time: {"time": the share of train.max_time_s spent}, which the training loop sets and
+    #: the schedule's lambda reads (kept here, not on the scheduler, whose load_state_dict replaces its attributes).
+    budget_share: dict[str, float] = field(default_factory=lambda: {"time": 0.0})
     validated_at: int = -1  # the step of the last mid-epoch validation
 
     @property
@@ -122,7 +125,10 @@ def setup_run(cfg: Config) -> Run:
         + threads)  # fmt: skip
     sampler, train_loader, val_loader = loaders(cfg, train_ds, val_ds, device, rank, world, say)
     optimizer = _make_optimizer(cfg, model)
-    scheduler = _make_scheduler(cfg, optimizer, cfg.train.max_steps or cfg.train.max_epochs * len(sampler))
+    budget_share = {"time": 0.0}
+    scheduler = _make_scheduler(
+        cfg, optimizer, cfg.train.max_steps or cfg.train.max_epochs * len(sampler), budget_share
+    )
     amp_dtype = None
     if device.type == "cuda" and cfg.train.amp:
         amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -150,7 +156,7 @@ def setup_run(cfg: Config) -> Run:
         ModelBundle.for_training(
             charset, OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True), cfg.data.preprocess
         ),
-        state,
+        state, budget_share=budget_share,
     )  # fmt: skip
 
 
@@ -201,10 +207,7 @@ def _restore(
         ema.n_averaged.fill_(int(resume["state"].get("ema_updates", 0)))
     optimizer.load_state_dict(resume["optimizer"])
     if scheduler is not None and resume.get("scheduler"):
-        progress = getattr(scheduler, "progress", None)
-        scheduler.load_state_dict(resume["scheduler"])  # (it replaces every attribute, ``progress`` too)
-        if progress is not None:  # cosine_time: keep the dict its lambda reads, not the saved copy
-            scheduler.progress = progress
+        scheduler.load_state_dict(resume["scheduler"])
     scaler.load_state_dict(resume["scaler"])
     state.update(resume["state"])
     state.pop("finished", None)  # a finished run resumed (with a larger budget) is not finished until it ends
@@ -292,7 +295,10 @@ def _make_optimizer(cfg: Config, model: torch.nn.Module) -> torch.optim.Optimize
     raise HTRError(f"optim.name={o.name!r} is not one of adam, adamw, rmsprop")
 
 
-def _make_scheduler(cfg: Config, optimizer: torch.optim.Optimizer, total_steps: int) -> Any:
+def _make_scheduler(
+    cfg: Config, optimizer: torch.optim.Optimizer, total_steps: int, budget_share: dict[str, float]
+) -> Any:
+    """The learning-rate schedule; ``budget_share["time"]`` drives cosine_time (see :attr:`Run.budget_share`)."""
     o = cfg.optim
     if o.scheduler == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -302,17 +308,14 @@ def _make_scheduler(cfg: Config, optimizer: torch.optim.Optimizer, total_steps: 
         warm = max(o.warmup_steps, 0)
         if o.scheduler == "cosine_time" and not cfg.train.max_time_s:
             raise HTRError("optim.scheduler=cosine_time decays over train.max_time_s, which is not set")
-        progress = {"time": 0.0}  # cosine_time: the share of train.max_time_s spent, set by the training loop
 
         def factor(step: int) -> float:
             if step < warm:
                 return (step + 1) / warm
-            done = progress["time"] if o.scheduler == "cosine_time" else (step - warm) / max(total_steps - warm, 1)
+            done = budget_share["time"] if o.scheduler == "cosine_time" else (step - warm) / max(total_steps - warm, 1)
             return 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
 
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-        scheduler.progress = progress  # type: ignore[attr-defined]
-        return scheduler
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     if o.scheduler == "none":
         return None
     raise HTRError(f"optim.scheduler={o.scheduler!r} is not one of plateau, cosine, cosine_time, none")

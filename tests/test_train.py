@@ -316,11 +316,12 @@ def _scheduler(extra: list[str]):
 
     cfg: Config = structured(Config, compose_config([*TINY_MODEL, "train.out_dir=/unused", *extra]))
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=cfg.optim.lr)
-    return cfg, optimizer, _make_scheduler(cfg, optimizer, 1000)
+    share = {"time": 0.0}
+    return share, optimizer, _make_scheduler(cfg, optimizer, 1000, share)
 
 
 def test_cosine_time_follows_the_share_of_the_time_budget_after_the_step_warmup():
-    cfg, optimizer, scheduler = _scheduler(
+    share, optimizer, scheduler = _scheduler(
         ["optim.lr=0.1", "optim.scheduler=cosine_time", "optim.warmup_steps=4", "train.max_time_s=60"]
     )
     lrs = []
@@ -330,7 +331,7 @@ def test_cosine_time_follows_the_share_of_the_time_budget_after_the_step_warmup(
         lrs.append(optimizer.param_groups[0]["lr"])
     assert lrs == pytest.approx([0.05, 0.075, 0.1])  # steps 1-3 of the 4-step ramp, whatever the clock says
     for spent, expected in ((0.0, 0.1), (0.5, 0.05), (0.75, 0.1 * (1 + math.cos(0.75 * math.pi)) / 2), (1.2, 0.0)):
-        scheduler.progress["time"] = spent
+        share["time"] = spent
         optimizer.step()  # no gradients: a no-op, called first as PyTorch expects
         scheduler.step()
         assert optimizer.param_groups[0]["lr"] == pytest.approx(expected, abs=1e-12)

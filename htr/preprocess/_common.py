@@ -152,8 +152,6 @@ def projection_scores(
     np.subtract(pad, offsets, offsets)
     w = np.asarray(w, dtype=np.float64)
     chunk = max(1, min(a.size, _SPLATS // n))
-    if chunk >= a.size:  # the usual case: one batch
-        return batch_scores(points, w, a, b, offsets, span, m)
     return np.concatenate(
         [
             batch_scores(points, w, a[sl], b[sl], offsets[sl], span[sl], m)

@@ -11,8 +11,8 @@ from PIL import Image
 from htr.preprocess._common import median_level
 from htr.preprocess.lineink import LineInk
 from htr.preprocess.resize import resize_to_height
-from htr.preprocess.skew import skew_of_work_copy
-from htr.preprocess.slant import slant_of_work_copy
+from htr.preprocess.skew import rotation_matrix, skew_of_work_copy
+from htr.preprocess.slant import shear_matrix, slant_of_work_copy
 
 #: Bump whenever :func:`preprocess_line` gives different output for the same input and settings: it is part of
 #: the key of the preprocessed-lines cache (:mod:`htr.data.lines`), so stale cached lines are never reused.
@@ -97,7 +97,4 @@ def _straightening(small: np.ndarray, deskew: bool, deslant: bool) -> np.ndarray
     bg = median_level(small)
     skew = skew_of_work_copy(small, background=bg) if deskew else 0.0
     slant = slant_of_work_copy(small, skew, background=bg) if deslant else 0.0
-    # shear_matrix(-slant, 0)[:2, :2] @ rotation_matrix(-skew, 0, 0)[:2, :2], in plain Python (a 2x2 product).
-    t = -math.tan(math.radians(-slant))
-    c, s = math.cos(math.radians(-skew)), math.sin(math.radians(-skew))
-    return np.array([[c - t * s, s + t * c], [-s, c]])
+    return shear_matrix(-slant, 0)[:2, :2] @ rotation_matrix(-skew, 0, 0)[:2, :2]
