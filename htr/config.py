@@ -210,9 +210,13 @@ class OptimConfig:
             improved for ``plateau_patience`` epochs), "cosine" (decay to 0 over ``train.max_steps``, else
             ``train.max_epochs``), "cosine_time" (decay to 0 over ``train.max_time_s`` by the clock: a run
             with a fixed wall-time budget, such as a GPU lease, ends its schedule on time whatever its speed;
-            not step-for-step reproducible; a resumed run goes on with what was left of its budget) or "none".
+            not step-for-step reproducible; a resumed run goes on with what was left of its budget), "wsd" and
+            "wsd_time" (warm-up, stable, decay: the peak rate until the last ``cooldown_share`` of the steps or of
+            the time budget, then a 1 - sqrt decay to 0; for a short run from scratch, which still learns fastest
+            at the peak rate) or "none".
         plateau_factor: scheduler=plateau: the factor applied to the learning rate.
         plateau_patience: scheduler=plateau: epochs without improvement before it is applied.
+        cooldown_share: scheduler=wsd or wsd_time: the share of the run (steps or time) its final decay takes.
         warmup_steps: steps over which the learning rate rises linearly from 0 to ``lr``; 0: none.
         grad_clip: largest gradient norm (larger ones are scaled down); 0: no clipping.
     """
@@ -223,6 +227,7 @@ class OptimConfig:
     scheduler: str = "plateau"
     plateau_factor: float = 0.5
     plateau_patience: int = 3
+    cooldown_share: float = 0.2
     warmup_steps: int = 0
     grad_clip: float = 5.0
 

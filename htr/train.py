@@ -26,6 +26,7 @@ from htr.config_check import config_hint, run_dir_problem, typed_config
 from htr.data.dataset import SkipReport
 from htr.decode.config import require_lm_path
 from htr.errors import HTRError
+from htr.lr_schedule import STEPPED_SCHEDULES, TIME_SCHEDULES
 from htr.progress import progress
 from htr.train_setup import Run, setup_run, show_augmentations
 from htr.train_step import any_rank, broadcast, ctc_loss, train_step, validate
@@ -69,7 +70,7 @@ def train(cfg: Config | DictConfig) -> dict[str, Any]:
     show_augmentations(run)
     state = run.state
     run.start_time = time.time()
-    run.budget_before_s = float(state.get("budget_spent_s", 0.0))  # cosine_time: what a resumed run had spent
+    run.budget_before_s = float(state.get("budget_spent_s", 0.0))  # cosine_time, wsd_time: what a resumed run had spent
     stop_reason, failed = None, False  # failed: stopped by repeated non-finite steps
     with _StopFlag() as stop:
         while state["epoch"] < cfg.train.max_epochs and stop_reason is None:
@@ -107,9 +108,9 @@ def _train_epoch(run: Run, stop: _StopFlag) -> tuple[str | None, bool, bool]:
                 f"train.max_nonfinite_steps); lower optim.lr or check the data"
             ), True, False  # fmt: skip
         spent_s = _budget_spent(run)
-        if cfg.optim.scheduler == "cosine_time":
+        if cfg.optim.scheduler in TIME_SCHEDULES:
             run.budget_share["time"] = spent_s / cfg.train.max_time_s
-        if run.scheduler is not None and cfg.optim.scheduler in ("cosine", "cosine_time"):
+        if run.scheduler is not None and cfg.optim.scheduler in STEPPED_SCHEDULES:
             run.scheduler.step()
         state["step"] += 1
         state["batch_in_epoch"] += 1
@@ -145,13 +146,14 @@ def _train_epoch(run: Run, stop: _StopFlag) -> tuple[str | None, bool, bool]:
 
 def _budget_spent(run: Run) -> float:
     """Seconds of ``train.max_time_s`` spent, by rank 0's clock (every rank then takes the same learning rate and
-    stops at the same step). A run resumed with ``optim.scheduler=cosine_time`` goes on with what its budget had
-    left, so its decay continues instead of starting again; other runs get a new budget on resume (0 without one)."""
+    stops at the same step). A run resumed with a ``_time`` schedule (cosine_time, wsd_time) goes on with what its
+    budget had left, so its decay continues instead of starting again; other runs get a new budget on resume (0
+    without one)."""
     cfg, state = run.cfg, run.state
     if not cfg.train.max_time_s:
         return 0.0
     spent = time.time() - run.start_time
-    if cfg.optim.scheduler == "cosine_time":
+    if cfg.optim.scheduler in TIME_SCHEDULES:
         spent += run.budget_before_s
         state["budget_spent_s"] = spent
     return broadcast(spent, run.device, run.world)

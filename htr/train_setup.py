@@ -31,6 +31,7 @@ from htr.data.dataset import BucketBatchSampler, LineDataset, SkipReport
 from htr.decode import GreedyDecoder
 from htr.errors import CheckpointError, HTRError
 from htr.finetune import load_pretrained
+from htr.lr_schedule import make_scheduler
 from htr.model import CRNN, count_parameters, width_stride
 from htr.runtime import resolve_checkpoint, training_threads
 from htr.train_data import datasets, loaders
@@ -70,8 +71,9 @@ class Run:
     state: dict[str, Any]
     start_time: float = 0.0
     budget_before_s: float = 0.0
-    #: optim.scheduler=cosine_time: {"time": the share of train.max_time_s spent}, which the training loop sets and
-    #: the schedule's lambda reads (kept here, not on the scheduler, whose load_state_dict replaces its attributes).
+    #: optim.scheduler=cosine_time or wsd_time: {"time": the share of train.max_time_s spent}, which the training
+    #: loop sets and the schedule's lambda reads (kept here, not on the scheduler, whose load_state_dict replaces its
+    #: attributes).
     budget_share: dict[str, float] = field(default_factory=lambda: {"time": 0.0})
     validated_at: int = -1  # the step of the last mid-epoch validation
 
@@ -126,9 +128,7 @@ def setup_run(cfg: Config) -> Run:
     sampler, train_loader, val_loader = loaders(cfg, train_ds, val_ds, device, rank, world, say)
     optimizer = _make_optimizer(cfg, model)
     budget_share = {"time": 0.0}
-    scheduler = _make_scheduler(
-        cfg, optimizer, cfg.train.max_steps or cfg.train.max_epochs * len(sampler), budget_share
-    )
+    scheduler = make_scheduler(cfg, optimizer, cfg.train.max_steps or cfg.train.max_epochs * len(sampler), budget_share)
     amp_dtype = None
     if device.type == "cuda" and cfg.train.amp:
         amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -293,29 +293,3 @@ def _make_optimizer(cfg: Config, model: torch.nn.Module) -> torch.optim.Optimize
     if o.name == "rmsprop":
         return torch.optim.RMSprop(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
     raise HTRError(f"optim.name={o.name!r} is not one of adam, adamw, rmsprop")
-
-
-def _make_scheduler(
-    cfg: Config, optimizer: torch.optim.Optimizer, total_steps: int, budget_share: dict[str, float]
-) -> Any:
-    """The learning-rate schedule; ``budget_share["time"]`` drives cosine_time (see :attr:`Run.budget_share`)."""
-    o = cfg.optim
-    if o.scheduler == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="min", factor=o.plateau_factor, patience=o.plateau_patience
-        )
-    if o.scheduler in ("cosine", "cosine_time"):
-        warm = max(o.warmup_steps, 0)
-        if o.scheduler == "cosine_time" and not cfg.train.max_time_s:
-            raise HTRError("optim.scheduler=cosine_time decays over train.max_time_s, which is not set")
-
-        def factor(step: int) -> float:
-            if step < warm:
-                return (step + 1) / warm
-            done = budget_share["time"] if o.scheduler == "cosine_time" else (step - warm) / max(total_steps - warm, 1)
-            return 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
-
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-    if o.scheduler == "none":
-        return None
-    raise HTRError(f"optim.scheduler={o.scheduler!r} is not one of plateau, cosine, cosine_time, none")

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from htr.decode import GreedyDecoder
+from htr.lr_schedule import STEPPED_SCHEDULES
 from htr.metrics import ErrorRates
 from htr.model import CRNN
 
@@ -37,7 +38,7 @@ def ctc_loss(
 def warmup_lr(run: Run) -> None:
     """Ramp the learning rate linearly over ``optim.warmup_steps`` (the cosine schedule has its own warmup)."""
     o, step = run.cfg.optim, run.state["step"]
-    if o.warmup_steps and o.scheduler not in ("cosine", "cosine_time") and step < o.warmup_steps:
+    if o.warmup_steps and o.scheduler not in STEPPED_SCHEDULES and step < o.warmup_steps:
         for g in run.optimizer.param_groups:
             g["lr"] = o.lr * (step + 1) / o.warmup_steps
 

@@ -312,12 +312,12 @@ def test_negative_val_every_steps_is_refused(tmp_path):
 
 
 def _scheduler(extra: list[str]):
-    from htr.train_setup import _make_scheduler
+    from htr.lr_schedule import make_scheduler
 
     cfg: Config = structured(Config, compose_config([*TINY_MODEL, "train.out_dir=/unused", *extra]))
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=cfg.optim.lr)
     share = {"time": 0.0}
-    return share, optimizer, _make_scheduler(cfg, optimizer, 1000, share)
+    return share, optimizer, make_scheduler(cfg, optimizer, 1000, share)
 
 
 def test_cosine_time_follows_the_share_of_the_time_budget_after_the_step_warmup():
@@ -335,6 +335,46 @@ def test_cosine_time_follows_the_share_of_the_time_budget_after_the_step_warmup(
         optimizer.step()  # no gradients: a no-op, called first as PyTorch expects
         scheduler.step()
         assert optimizer.param_groups[0]["lr"] == pytest.approx(expected, abs=1e-12)
+
+
+def _rates_at(share, optimizer, scheduler, shares):
+    rates = []
+    for spent in shares:
+        share["time"] = spent
+        optimizer.step()  # no gradients: a no-op, called first as PyTorch expects
+        scheduler.step()
+        rates.append(optimizer.param_groups[0]["lr"])
+    return rates
+
+
+def test_wsd_time_holds_the_peak_until_its_cooldown_then_decays_as_one_minus_sqrt_to_zero():
+    share, optimizer, scheduler = _scheduler(
+        ["optim.lr=0.1", "optim.scheduler=wsd_time", "optim.cooldown_share=0.25", "train.max_time_s=60"]
+    )
+    rates = _rates_at(share, optimizer, scheduler, [0.0, 0.5, 0.75, 0.8125, 0.9375, 1.0, 1.3])
+    # The cooldown is the last quarter: at 0.8125 a quarter of it has passed (1 - sqrt(0.25) = 0.5 of the peak).
+    assert rates == pytest.approx([0.1, 0.1, 0.1, 0.05, 0.1 * (1 - math.sqrt(0.75)), 0.0, 0.0], abs=1e-12)
+
+
+def test_wsd_by_steps_decays_over_the_last_share_of_the_steps_after_warmup():
+    share, optimizer, scheduler = _scheduler(
+        ["optim.lr=0.1", "optim.scheduler=wsd", "optim.cooldown_share=0.5", "optim.warmup_steps=10"]
+    )
+    rates = _rates_at(share, optimizer, scheduler, [0.9] * 1000)  # the clock's share is not read by "wsd"
+    assert rates[8] == pytest.approx(0.1)  # the warm-up's last step (step 9 of 10)
+    assert rates[504] == pytest.approx(0.1)  # step 505: (505 - 10) / 990 = 0.5, where the cooldown starts
+    # rates[k] is the rate set after step k + 1: at step 753, (753 - 10) / 990 of the run is done.
+    assert rates[752] == pytest.approx(0.1 * (1 - math.sqrt((743 / 990 - 0.5) / 0.5)))
+    assert rates[752] > rates[753] > rates[998] > 0
+    assert max(rates[9:505]) == min(rates[9:505]) == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("share", ["0", "1.5", "-0.2"])
+def test_a_cooldown_share_outside_zero_to_one_is_one_clear_error(share):
+    from htr.errors import HTRError
+
+    with pytest.raises(HTRError, match=rf"optim.cooldown_share={float(share)} must be in \(0, 1\]"):
+        _scheduler(["optim.scheduler=wsd", f"optim.cooldown_share={share}"])
 
 
 def test_cosine_time_without_a_time_budget_is_one_clear_error():
