@@ -212,8 +212,7 @@ class OptimConfig:
             with a fixed wall-time budget, such as a GPU lease, ends its schedule on time whatever its speed;
             not step-for-step reproducible; a resumed run goes on with what was left of its budget), "wsd" and
             "wsd_time" (warm-up, stable, decay: the peak rate until the last ``cooldown_share`` of the steps or of
-            the time budget, then a 1 - sqrt decay to 0; for a short run from scratch, which still learns fastest
-            at the peak rate) or "none".
+            the time budget, then a 1 - sqrt decay to 0; Hägele et al. 2024) or "none".
         plateau_factor: scheduler=plateau: the factor applied to the learning rate.
         plateau_patience: scheduler=plateau: epochs without improvement before it is applied.
         cooldown_share: scheduler=wsd or wsd_time: the share of the run (steps or time) its final decay takes.

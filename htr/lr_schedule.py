@@ -2,9 +2,10 @@
 
 "cosine" decays from the first step after warm-up. "wsd" (warm-up, stable, decay; Hägele et al. 2024, "Scaling
 Laws and Compute-Optimal Training Beyond Fixed Training Durations") holds the peak rate and decays only over the
-last ``optim.cooldown_share`` of the run, with their 1 - sqrt shape: a short run from scratch still learns fastest
-at the peak rate, and the final decay is what a cosine gives at the end. The ``_time`` forms measure the run by
-``train.max_time_s`` instead of steps, so a run with a wall-time budget ends its decay on time whatever its speed.
+last ``optim.cooldown_share`` of the run, with their 1 - sqrt shape: they found such a cooldown matches a cosine
+while the run stays at the peak rate longer, and a run can be extended before its cooldown starts. The ``_time``
+forms measure the run by ``train.max_time_s`` instead of steps, so a run with a wall-time budget ends its decay on
+time whatever its speed.
 """
 
 from __future__ import annotations
@@ -49,10 +50,10 @@ def make_scheduler(
         raise HTRError(f"optim.scheduler={o.scheduler!r} is not one of {', '.join(SCHEDULES)}")
     if o.scheduler in TIME_SCHEDULES and not cfg.train.max_time_s:
         raise HTRError(f"optim.scheduler={o.scheduler} decays over train.max_time_s, which is not set")
-    if not 0 < o.cooldown_share <= 1:
+    shape = o.scheduler.removesuffix("_time")
+    if shape == "wsd" and not 0 < o.cooldown_share <= 1:
         raise HTRError(f"optim.cooldown_share={o.cooldown_share} must be in (0, 1]")
     warm = max(o.warmup_steps, 0)
-    shape = o.scheduler.removesuffix("_time")
     timed = o.scheduler in TIME_SCHEDULES
 
     def factor(step: int) -> float:

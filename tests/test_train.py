@@ -375,6 +375,7 @@ def test_a_cooldown_share_outside_zero_to_one_is_one_clear_error(share):
 
     with pytest.raises(HTRError, match=rf"optim.cooldown_share={float(share)} must be in \(0, 1\]"):
         _scheduler(["optim.scheduler=wsd", f"optim.cooldown_share={share}"])
+    _scheduler(["optim.scheduler=cosine", f"optim.cooldown_share={share}"])  # not read by other schedules: no error
 
 
 def test_cosine_time_without_a_time_budget_is_one_clear_error():
