@@ -36,7 +36,8 @@ def ctc_loss(
 
 
 def warmup_lr(run: Run) -> None:
-    """Ramp the learning rate linearly over ``optim.warmup_steps`` (the cosine schedule has its own warmup)."""
+    """Ramp the learning rate linearly over ``optim.warmup_steps`` (the per-step schedules, cosine, wsd and their
+    ``_time`` forms, have their own)."""
     o, step = run.cfg.optim, run.state["step"]
     if o.warmup_steps and o.scheduler not in STEPPED_SCHEDULES and step < o.warmup_steps:
         for g in run.optimizer.param_groups:
