@@ -23,11 +23,11 @@ from omegaconf import DictConfig
 from htr.checkpoint import rng_state, save_checkpoint
 from htr.config import Config
 from htr.config_check import config_hint, run_dir_problem, typed_config
-from htr.data.dataset import SkipReport
 from htr.decode.config import require_lm_path
 from htr.errors import HTRError
 from htr.lr_schedule import STEPPED_SCHEDULES, TIME_SCHEDULES
 from htr.progress import progress
+from htr.train_log import epoch_line
 from htr.train_setup import Run, setup_run, show_augmentations
 from htr.train_step import any_rank, broadcast, ctc_loss, train_step, validate
 
@@ -173,15 +173,9 @@ def validate_and_keep(run: Run, epoch: int, when: str) -> str | None:
     if run.is_main:
         run.logger.validation(state["epoch"] + state["batch_in_epoch"] / max(run.steps_per_epoch, 1), state["step"],
                               metrics)  # fmt: skip
-        note = {"end": "", "mid": " (mid-epoch)", "stopped": " (stopped part-way)"}[when]
-        run.say(
-            # Numbered as the progress bar numbers it: the epoch that ran, finished or not.
-            f"epoch {epoch + 1}{note} step {state['step']}: val loss {metrics['loss']:.3f} CER "
-            f"{metrics['cer']:.4f} WER {metrics['wer']:.4f} lr {run.optimizer.param_groups[0]['lr']:.2e} "
-            f"({time.time() - run.start_time:.0f} s)"
-            + _skipped_note(run.train_report, run.val_report, state["nonfinite"])
-            + _source_note(metrics)
-        )
+        skipped = {"train": run.train_report.n_skipped, "val": run.val_report.n_skipped}
+        run.say(epoch_line(epoch, when, state["step"], metrics, run.optimizer.param_groups[0]["lr"],
+                           time.time() - run.start_time, skipped, state["nonfinite"]))  # fmt: skip
     reason = None
     if run.scheduler is not None and cfg.optim.scheduler == "plateau" and when == "end":
         run.scheduler.step(cer)
@@ -265,21 +259,6 @@ def _finish(run: Run, stop_reason: str | None, failed: bool) -> dict[str, Any]:
         "nonfinite_steps": state["nonfinite"],
         "skipped": {"train": run.train_report.skipped, "val": run.val_report.skipped},
     }
-
-
-def _source_note(metrics: dict[str, Any]) -> str:
-    """The per-source CERs of a multi-source validation ("; copiste 0.0812, poilus 0.1900"), else ''."""
-    per = metrics.get("per_source")
-    if not per:
-        return ""
-    return "; " + ", ".join(f"{name or 'other'} {v['cer']:.4f}" for name, v in sorted(per.items(), key=str))
-
-
-def _skipped_note(train_report: SkipReport, val_report: SkipReport, nonfinite: int) -> str:
-    """What the epoch line adds about lines left out and steps skipped (empty when there were none)."""
-    parts = [f"{r.n_skipped} {name} lines" for name, r in (("train", train_report), ("val", val_report)) if r.n_skipped]
-    note = f"; skipped {' and '.join(parts)} (listed at the start)" if parts else ""
-    return note + (f"; non-finite steps skipped so far: {nonfinite}" if nonfinite else "")
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")

@@ -123,3 +123,32 @@ def _md(text: str) -> str:
     """``text`` as itself in a cell of TensorBoard's markdown tables: markdown's special characters
     backslash-escaped, HTML's as entities (a transcription holds ``*``, ``_``, ``<`` ...); ∅ for nothing."""
     return re.sub(r"([\\`*_{}\[\]()#+\-.!|])", r"\\\1", html.escape(text, quote=False)) or "∅"
+
+
+def epoch_line(
+    epoch: int,
+    when: str,
+    step: int,
+    metrics: dict[str, Any],
+    lr: float,
+    elapsed_s: float,
+    skipped: dict[str, int],
+    nonfinite: int,
+) -> str:
+    """The console line of one validation. ``epoch`` counts from 0 and is printed as the progress bar numbers it
+    (the epoch that ran, finished or not); ``when``: "end", "mid" or "stopped" (see ``validate_and_keep``);
+    ``skipped``: lines left out per split, repeated here because the list printed at the start scrolls away."""
+    note = {"end": "", "mid": " (mid-epoch)", "stopped": " (stopped part-way)"}[when]
+    line = (
+        f"epoch {epoch + 1}{note} step {step}: val loss {metrics['loss']:.3f} CER {metrics['cer']:.4f} "
+        f"WER {metrics['wer']:.4f} lr {lr:.2e} ({elapsed_s:.0f} s)"
+    )
+    parts = [f"{n} {name} lines" for name, n in skipped.items() if n]
+    if parts:
+        line += f"; skipped {' and '.join(parts)} (listed at the start)"
+    if nonfinite:
+        line += f"; non-finite steps skipped so far: {nonfinite}"
+    per = metrics.get("per_source")  # several sources: "; copiste 0.0812, poilus 0.1900"
+    if per:
+        line += "; " + ", ".join(f"{name or 'other'} {v['cer']:.4f}" for name, v in sorted(per.items(), key=str))
+    return line

@@ -411,3 +411,19 @@ def test_cosine_time_resumed_goes_on_with_what_its_budget_had_left(tmp_path, mon
     # Half the 4 s budget was spent before: the decay goes on from there (at most 0.005), not from the peak 0.01.
     assert rates and max(rates) <= 0.01 * (1 + math.cos(math.pi * spent / 4)) / 2 + 1e-9
     assert load_checkpoint(tmp_path / "b" / "last.pt")["state"]["budget_spent_s"] >= 4.0
+
+
+def test_epoch_line_names_the_epoch_as_run_and_adds_only_what_happened():
+    from htr.train_log import epoch_line
+
+    metrics = {"loss": 0.5, "cer": 0.125, "wer": 0.25}
+    plain = epoch_line(0, "end", 30, metrics, 1e-3, 12.4, {"train": 0, "val": 0}, 0)
+    assert plain == "epoch 1 step 30: val loss 0.500 CER 0.1250 WER 0.2500 lr 1.00e-03 (12 s)"
+    per_source = {**metrics, "per_source": {"poilus": {"cer": 0.19}, "copiste": {"cer": 0.0812}}}
+    full = epoch_line(2, "stopped", 70, per_source, 1e-3, 99.0, {"train": 12, "val": 1}, 3)
+    assert full.startswith("epoch 3 (stopped part-way) step 70: ")
+    assert full.endswith(
+        "; skipped 12 train lines and 1 val lines (listed at the start); non-finite steps skipped so far: 3"
+        "; copiste 0.0812, poilus 0.1900"
+    )
+    assert "(mid-epoch)" in epoch_line(0, "mid", 5, metrics, 1e-3, 1.0, {"train": 0, "val": 0}, 0)
