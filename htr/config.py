@@ -262,6 +262,9 @@ class TrainConfig:
         ema_decay: > 0: validate and save an exponential moving average of the weights
             (torch.optim.swa_utils, this decay per step) in best.pt/last.pt's "model"; the raw training
             weights travel in last.pt for resuming.
+        ema_warmup: let the average's decay grow with its updates n, min(ema_decay, (1 + n) / (10 + n)),
+            instead of starting at ema_decay: the average then follows a short run from its first epochs
+            (htr.ema).
         checkpoint_every_steps: also write last.pt every this many steps; 0: only at validations.
         val_every_steps: > 0: also validate every this many steps within an epoch (long epochs): each
             validation logs, may write best.pt and stop at ``target_cer``, and writes last.pt; the plateau
@@ -288,6 +291,7 @@ class TrainConfig:
     max_bad_fraction: float = 0.05
     max_nonfinite_steps: int = 20
     ema_decay: float = 0.0
+    ema_warmup: bool = False
     checkpoint_every_steps: int = 0
     val_every_steps: int = 0
     progress: bool = True

@@ -20,7 +20,7 @@ import torch
 import torch.distributed as dist
 from omegaconf import OmegaConf
 from torch.nn.parallel import DistributedDataParallel
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 from torch.utils.data import DataLoader
 
 from htr.bundle import ModelBundle
@@ -29,6 +29,7 @@ from htr.checkpoint import copy_checkpoint, load_checkpoint, remove_stale_tempor
 from htr.config import Config
 from htr.data.dataset import BucketBatchSampler, LineDataset, SkipReport
 from htr.decode import GreedyDecoder
+from htr.ema import make_ema
 from htr.errors import CheckpointError, HTRError
 from htr.finetune import load_pretrained
 from htr.lr_schedule import make_scheduler
@@ -133,9 +134,7 @@ def setup_run(cfg: Config) -> Run:
     if device.type == "cuda" and cfg.train.amp:
         amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
-    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.train.ema_decay), use_buffers=True) if (
-        cfg.train.ema_decay > 0
-    ) else None  # fmt: skip
+    ema = make_ema(model, cfg.train.ema_decay, cfg.train.ema_warmup) if cfg.train.ema_decay > 0 else None
     # "improved": a validation since the last epoch's end lowered best_cer (the epoch does not count as bad).
     state = {"epoch": 0, "batch_in_epoch": 0, "step": 0, "best_cer": math.inf, "bad_epochs": 0, "nonfinite": 0,
              "improved": False}  # fmt: skip
