@@ -28,7 +28,7 @@ def make_ema(model: torch.nn.Module, decay: float, warmup: bool) -> AveragedMode
 
     @torch.no_grad()
     def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n_averaged: torch.Tensor) -> None:
-        d = ema_decay_at(decay, int(n_averaged), warmup)
+        d = ema_decay_at(decay, int(n_averaged), warmup) if warmup else decay  # int(): a host sync on CUDA
         if torch.is_floating_point(averaged[0]):
             torch._foreach_lerp_(averaged, current, 1 - d)
         else:  # integer buffers (batch norm's num_batches_tracked) are grouped apart from the floats
