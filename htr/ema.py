@@ -4,7 +4,7 @@ PyTorch's ``AveragedModel`` keeps the average; this module only chooses its upda
 average starts as the random initial weights and forgets them at a rate d per step (after n steps they still
 weigh d**n: 0.998**900 = 0.16), so in a short run it lags far behind the model it averages. ``train.ema_warmup``
 lets the decay grow with the number of updates n, as TensorFlow's ``ExponentialMovingAverage(num_updates=...)``
-does: min(d, (1 + n) / (10 + n)), an average over roughly the last tenth of the run until it reaches d.
+does: min(d, (1 + n) / (10 + n)), an average over roughly the last n / 9 updates until the decay reaches d.
 """
 
 from __future__ import annotations

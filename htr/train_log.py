@@ -1,5 +1,6 @@
 """What training shows in TensorBoard: loss, learning rate, throughput, gradient norm, validation loss/CER/WER,
-sample lines with their reference, prediction and CER, and the resolved config."""
+sample lines with their reference, prediction and CER, and the resolved config; and the console line of each
+validation (:func:`epoch_line`)."""
 
 from __future__ import annotations
 
