@@ -253,6 +253,11 @@ class TrainConfig:
             a folder is refused unless resuming into it).
         init_from: a checkpoint (or "default", the shipped model) whose weights, architecture and
             preprocessing a new run starts from; characters new to its charset get new output rows.
+        init_conv_pools: with ``init_from``, pool the conv blocks' widths this way instead of as the checkpoint
+            did: one ``[height, width]`` per block, the heights unchanged, so every weight keeps its shape. Halving
+            one width factor (e.g. ``[[2, 2], [2, 2], [2, 1], [1, 1]]`` for the ``cpu`` model) doubles the output
+            frames per line, for writing too dense for the trained model's frames (CTC needs at least one frame
+            per character, and one between repeated ones). null: the checkpoint's pooling.
         log_every_steps: write the mean training loss and gradient norm to TensorBoard every this many steps.
         num_val_images: validation lines shown in TensorBoard with their predictions at each validation.
         max_bad_fraction: refuse to train when more than this fraction of the training or validation lines
@@ -286,6 +291,7 @@ class TrainConfig:
     resume: str | None = None
     overwrite: bool = False
     init_from: str | None = None
+    init_conv_pools: list[list[int]] | None = None
     log_every_steps: int = 20
     num_val_images: int = 16
     max_bad_fraction: float = 0.05

@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader
 from htr.bundle import ModelBundle
 from htr.charset import Charset
 from htr.checkpoint import copy_checkpoint, load_checkpoint, remove_stale_temporaries, set_rng_state
-from htr.config import Config
+from htr.config import Config, ModelConfig
 from htr.data.dataset import BucketBatchSampler, LineDataset, SkipReport
 from htr.decode import GreedyDecoder
 from htr.ema import make_ema
@@ -176,18 +176,44 @@ def _starting_point(cfg: Config) -> tuple[dict | None, dict | None, str | None, 
             f"train.resume={cfg.train.resume} holds a model without its training state (optimizer, RNG, step), so "
             "there is no run to continue; start a new run from its weights with train.init_from instead"
         )
+    if cfg.train.init_conv_pools is not None and not cfg.train.init_from:
+        raise HTRError(
+            "train.init_conv_pools changes the pooling of train.init_from's model, and no train.init_from is set; "
+            "for a new model set model.conv_pools instead"
+        )
     init_path = str(resolve_checkpoint(cfg.train.init_from)) if cfg.train.init_from and not resume else None
     init = load_checkpoint(init_path) if init_path else None
     ckpt = resume if resume is not None else init
     bundle = ModelBundle.from_checkpoint(ckpt, init_path or resolve_checkpoint(cfg.train.resume)) if ckpt else None
     if bundle is not None:
         cfg.model, cfg.data.preprocess = bundle.model, bundle.preprocess
+    if cfg.train.init_conv_pools is not None and init is not None:
+        cfg.model.conv_pools = _repooled(bundle.model, cfg.train.init_conv_pools, init_path)
     if cfg.data.preprocess.height != cfg.model.height:
         raise HTRError(
             f"data.preprocess.height={cfg.data.preprocess.height} differs from model.height={cfg.model.height}; "
             "lines must be scaled to the model's input height (leave data.preprocess.height unset to follow it)"
         )
     return resume, init, init_path, bundle
+
+
+def _repooled(model: ModelConfig, wanted: list[list[int]], path: str) -> list[list[int]]:
+    """``train.init_conv_pools`` checked against the conv encoder of the checkpoint it changes: one ``[height,
+    width]`` per conv block, each height as trained (the LSTMs' input size depends on them), each width >= 1."""
+    if model.encoder != "conv":
+        raise HTRError(f"train.init_conv_pools needs a conv encoder, and {path} has model.encoder={model.encoder}")
+    trained, wanted = model.conv_pools, [list(p) for p in wanted]
+    if len(wanted) != len(trained) or any(len(p) != 2 for p in wanted):
+        raise HTRError(
+            f"train.init_conv_pools={wanted} needs one [height, width] pair for each of the {len(trained)} conv "
+            f"blocks of {path} (pooled {trained})"
+        )
+    if [h for h, _ in wanted] != [h for h, _ in trained] or min(w for _, w in wanted) < 1:
+        raise HTRError(
+            f"train.init_conv_pools={wanted} may change only the widths (each at least 1) of {path}'s pooling "
+            f"{trained}: its heights size the LSTMs' input"
+        )
+    return wanted
 
 
 def _restore(

@@ -183,6 +183,51 @@ def test_init_from_keeps_trained_weights_and_extends_the_charset(tmp_path):
             assert torch.equal(a, b), name
 
 
+def test_init_conv_pools_doubles_the_frames_of_a_trained_model_with_its_weights(tmp_path):
+    """Fine-tuning with one width pooling halved: the same weights, the new pooling saved, twice the frames."""
+    tsv = write_tsv_dataset(tmp_path / "d", {"train": WORDS, "val": WORDS[:2]})
+    train(_cfg(tsv, tmp_path / "base", ["train.max_steps=1"]))
+    base = load_checkpoint(tmp_path / "base" / "last.pt")
+    train(_cfg(tsv, tmp_path / "ft", [f"train.init_from={tmp_path / 'base' / 'last.pt'}", "train.max_steps=1",
+                                       "optim.lr=0", "train.init_conv_pools=[[2,1],[2,1],[2,1]]"]))  # fmt: skip
+    ft = load_checkpoint(tmp_path / "ft" / "last.pt")
+    assert base["config"]["model"]["conv_pools"] == [[2, 2], [2, 1], [2, 1]]
+    assert ft["config"]["model"]["conv_pools"] == [[2, 1], [2, 1], [2, 1]]
+    assert ft["config"]["model"]["lstm_hidden"] == base["config"]["model"]["lstm_hidden"]
+    params = [n for n, _ in CRNN(structured(ModelConfig, base["config"]["model"]), 2).named_parameters()]
+    assert all(torch.equal(base["model"][n], ft["model"][n]) for n in params)  # lr 0 (batch norm's stats move)
+    images, widths = torch.zeros(1, 1, 32, 64), torch.tensor([64])
+    models = [CRNN(structured(ModelConfig, c["config"]["model"]), 5).eval() for c in (base, ft)]
+    assert [m(images, widths)[0].shape[0] for m in models] == [32, 64]
+    # resumed, the run keeps the new pooling (it travels in last.pt's config)
+    train(_cfg(tsv, tmp_path / "ft", [f"train.init_from={tmp_path / 'base' / 'last.pt'}", "train.max_steps=2",
+                                       "optim.lr=0", "train.init_conv_pools=[[2,1],[2,1],[2,1]]",
+                                       f"train.resume={tmp_path / 'ft' / 'last.pt'}"]))  # fmt: skip
+    assert load_checkpoint(tmp_path / "ft" / "last.pt")["config"]["model"]["conv_pools"] == [[2, 1], [2, 1], [2, 1]]
+
+
+@pytest.mark.parametrize(
+    ("pools", "init", "message"),
+    [
+        ("[[1,2],[2,1],[2,1]]", True, r"only the widths .* its heights size the LSTMs' input"),
+        ("[[2,0],[2,1],[2,1]]", True, r"only the widths \(each at least 1\)"),
+        ("[[2,1],[2,1]]", True, r"one \[height, width\] pair for each of the 3 conv blocks"),
+        ("[[2,1],[2,1],[2,1]]", False, r"no train.init_from is set"),
+        ("[[2,1],[2,1],[2,1]]", "flat", r"needs a conv encoder, and \S+last.pt has model.encoder=flat"),
+    ],
+)
+def test_init_conv_pools_that_do_not_fit_are_one_clear_error(tmp_path, pools, init, message):
+    from htr.errors import HTRError
+
+    tsv = write_tsv_dataset(tmp_path / "d", {"train": WORDS, "val": WORDS[:2]})
+    base = tmp_path / "base" / "last.pt"
+    if init:
+        train(_cfg(tsv, tmp_path / "base", ["train.max_steps=1", *(["model.encoder=flat"] if init == "flat" else [])]))
+    extra = [f"train.init_conv_pools={pools}", "train.max_steps=1", *([f"train.init_from={base}"] if init else [])]
+    with pytest.raises(HTRError, match=message):
+        train(_cfg(tsv, tmp_path / "ft", extra))
+
+
 def test_init_from_a_checkpoint_of_another_architecture_is_one_clear_error(tmp_path):
     from htr.errors import CheckpointError
     from htr.finetune import load_pretrained
