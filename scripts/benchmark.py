@@ -38,8 +38,20 @@ COPISTE = REPO.parent / "shared" / "data" / "copiste" / "lines.tsv"
 DATA = os.environ.get("HTR_BENCH_DATA")  # --data, passed to the isolated child processes
 
 
+def _top_level_split(text: str) -> list[str]:
+    """``text`` split at the commas outside brackets."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += (ch == "[") - (ch == "]")
+        if ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    return [*parts, text[start:]]
+
+
 def _model_cfg(name: str):  # noqa: ANN202
-    """``small`` or ``small,lstm_layers=1,height=40``: a model group with overrides."""
+    """``small`` or ``small,lstm_layers=1,height=40``: a model group with overrides (commas inside brackets,
+    as in ``cpu,conv_pools=[[2,2],[2,2],[2,1],[1,1]]``, belong to their value)."""
     from hydra import compose, initialize_config_module
     from omegaconf import OmegaConf
 
@@ -47,7 +59,7 @@ def _model_cfg(name: str):  # noqa: ANN202
     from htr.config import ModelConfig
 
     with initialize_config_module("htr.conf", version_base="1.3"):
-        group, *changes = name.split(",")
+        group, *changes = _top_level_split(name)
         overrides = [f"model={group}", *(f"model.{c}" for c in changes), "train.out_dir=/tmp/x"]
         cfg = compose("config", overrides=overrides)
     return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(ModelConfig), cfg.model))
