@@ -14,8 +14,10 @@ tree; htr/pretrained is never written):
    was 430 s, here about 3.6 hours at stage 5's pace);
 6. ``stage5``: the same again from stage 4's best.pt, a second cosine cycle at half the rate over 2,300 steps
    (it ran on the CPU, one thread: 1.9 hours);
-7. ``ship``: ``scripts/ship_model.py`` of stage 5's best.pt into ``RUNS/default.pt`` and ``RUNS/default.pt.onnx``;
-8. ``lm-build`` and 9. ``lm-tune``: the character 6-gram of the three train texts, tuned for RUNS/default.pt.
+7. ``stage6``: ``experiment=french_finetune_s4`` from stage 5's best.pt: the same weights pooled to twice the
+   output frames (``train.init_conv_pools``), batch 16 (on the CPU, one thread: 2 hours);
+8. ``ship``: ``scripts/ship_model.py`` of stage 6's best.pt into ``RUNS/default.pt`` and ``RUNS/default.pt.onnx``;
+9. ``lm-build`` and 10. ``lm-tune``: the character 6-gram of the three train texts, tuned for RUNS/default.pt.
 
 Run the same command again after a stop (Ctrl-C, a machine stop, the next sitting) and it continues: a training
 stage whose ``last.pt`` records that the run ended (its state's ``finished``, written by htr.train at the end) is
@@ -28,7 +30,8 @@ steps, not seconds: a resumed run's ``train.max_time_s`` starts again from zero,
 survive sittings. Stage 1 was stopped by its 6,000 s budget after 6,266 steps (20 epochs and part of the 21st),
 so it gets ``train.max_steps=6266``; stages 2, 3 and 4 end at their configs' max_steps (6,000, 5,000 and 4,423),
 stage 5 at 2,300 (it was started with 3,300 and shortened to 2,300 at step 496, to end within a sitting; here
-its cosine has the 2,300-step horizon from the start).
+its cosine has the 2,300-step horizon from the start). Stage 6 decayed over its 7,200 s budget
+(``optim.scheduler=cosine_time``) and made 10,836 steps in it; here its cosine spans that many steps.
 Stage 4 ran on a GPU from lines packed by ``scripts/pack_preprocessed.py`` (preprocessed at height 64, then
 scaled to 48); here it reads the lines through the full pipeline at 48, so its figures can differ slightly.
 """
@@ -58,6 +61,9 @@ SETS = ("copiste", "peraire", "poilus")
 STAGE1_STEPS = 6266
 #: Stage 5: stage 4's recipe again from its best.pt, at half the peak rate and a shorter cosine.
 STAGE5 = ("optim.lr=0.0007", "train.max_steps=2300")
+#: Stage 6: the steps its 7,200 s cosine_time budget gave on one thread (train.max_steps; the rest is the config).
+STAGE6_STEPS = 10836
+STAGE6 = (f"train.max_steps={STAGE6_STEPS}",)
 TIMES = "reproduce_times.json"  # seconds spent per step, summed over sittings
 
 
@@ -74,10 +80,11 @@ class Step:
 
 
 def plan(runs: Path, shared: Path, extra: list[str], tune_lines: int | None = None) -> list[Step]:
-    """The nine steps with their exact commands (without ``train.resume``, which :func:`decide` adds)."""
+    """The ten steps with their exact commands (without ``train.resume``, which :func:`decide` adds)."""
     tsvs = [shared / s / "lines.tsv" for s in SETS]
     stage = {"stage1": runs / "stage1-copiste", "stage2": runs / "stage2-synthetic", "stage3": runs / "stage3-french",
-             "stage4": runs / "stage4-french-b64", "stage5": runs / "stage5-french-b64-again"}  # fmt: skip
+             "stage4": runs / "stage4-french-b64", "stage5": runs / "stage5-french-b64-again",
+             "stage6": runs / "stage6-french-s4"}  # fmt: skip
     best = {name: folder / "best.pt" for name, folder in stage.items()}
     mix, shipped, arpa = runs / "interpolated.pt", runs / "default.pt", runs / "default_chars.arpa"
     scripts, meta = REPO / "scripts", Path(f"{arpa}.json")
@@ -104,10 +111,11 @@ def plan(runs: Path, shared: Path, extra: list[str], tune_lines: int | None = No
         Step("interpolate", interpolate, inputs=(best["stage2"], best["stage3"]), outputs=(mix,)),
         train("stage4", "experiment=french_finetune_b64", *sources, f"train.init_from={mix}"),
         train("stage5", "experiment=french_finetune_b64", *sources, f"train.init_from={best['stage4']}", *STAGE5),
+        train("stage6", "experiment=french_finetune_s4", *sources, f"train.init_from={best['stage5']}", *STAGE6),
         Step(
             "ship",
-            cmd(scripts / "ship_model.py", best["stage5"], shipped),
-            inputs=(best["stage5"],),
+            cmd(scripts / "ship_model.py", best["stage6"], shipped),
+            inputs=(best["stage6"],),
             outputs=(shipped, Path(f"{shipped}.onnx")),
         ),
         Step("lm-build", build, inputs=tuple(tsvs), outputs=(arpa, meta)),

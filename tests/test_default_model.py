@@ -98,8 +98,9 @@ FRENCH = ["Le vieux notaire relut la lettre deux fois", "et la posa sur la table
 
 
 def test_default_model_reads_french_lines_in_every_handwriting_font():
-    """Each of the eight fonts, ten lines: CER 0.9% (Kalam) to 9.3% (Zeyada), 3.3% over all 80 (measured); a
-    broken preprocessing, charset or weights file gives over 50%."""
+    """Each of the eight fonts, ten lines: CER 0.7% (Kalam Bold) to 15.3% (Zeyada), 4.3% over all 80 (measured
+    for the stage-6 model; stage 5's: 0.7% to 14.0%, 4.5%); a broken preprocessing, charset or weights file gives
+    over 50%."""
     loaded = load_model("default")
     refs, hyps, worst = [], [], 0.0
     for font in available_fonts():
@@ -109,4 +110,32 @@ def test_default_model_reads_french_lines_in_every_handwriting_font():
         refs, hyps = refs + FRENCH, hyps + texts
     assert len(refs) == 80
     assert error_rates(refs, hyps).cer < 0.06
-    assert worst < 0.15
+    assert worst < 0.25
+
+
+def _card_test_cers() -> dict[str, tuple[str, str]]:
+    """Greedy and LM test CER per set, as the model card's first table gives them (``**14.22%**`` → ``14.2``)."""
+    from .conftest import REPO
+
+    card = (REPO / "htr" / "pretrained" / "MODEL_CARD.md").read_text(encoding="utf-8")
+    rows = {}
+    for line in card.splitlines():
+        cells = [c.strip().strip("*").rstrip("%") for c in line.strip("|").split("|")]
+        if len(cells) == 6 and cells[0] in ("Copiste", "Peraire", "Poilus"):
+            rows[cells[0]] = (f"{float(cells[2]):.1f}", f"{float(cells[4]):.1f}")
+    return rows
+
+
+def test_the_test_cers_in_recognize_help_and_the_readme_are_the_model_cards():
+    """The figures a user reads first (``recognize --help``, README) are those of the model that ships."""
+    from htr.recognize import DEFAULT_MODEL_NOTE
+
+    from .conftest import REPO
+
+    rows = _card_test_cers()
+    assert sorted(rows) == ["Copiste", "Peraire", "Poilus"]
+    note = " ".join(DEFAULT_MODEL_NOTE.split())
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for name, (greedy, lm) in rows.items():
+        assert f"{name} {greedy}% ({lm}%)" in note, name
+        assert f"{greedy}% / {lm}%" in readme, name
