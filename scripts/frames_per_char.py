@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 
 from htr.cli import add_backend_arg, run
@@ -52,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         hyps = recognize_lines(loaded, arrays)
         bands: dict[str, ErrorRates] = {}
         for s, a, h in zip(samples, arrays, hyps, strict=True):
-            frames = math.ceil(a.shape[1] / stride)
+            frames = a.shape[1] // stride  # the model's own count (CRNN: T = W // width_stride)
             bands.setdefault(band(frames / max(len(s.text), 1)), ErrorRates()).add(s.text, h.text)
         for label in [f"<{e}" for e in BANDS] + [f">={BANDS[-1]}"]:
             if label in bands:
