@@ -28,6 +28,7 @@ import multiprocessing as mp
 import os
 import platform
 import queue
+import re
 import resource
 import sys
 import time
@@ -39,14 +40,8 @@ DATA = os.environ.get("HTR_BENCH_DATA")  # --data, passed to the isolated child 
 
 
 def _top_level_split(text: str) -> list[str]:
-    """``text`` split at the commas outside brackets."""
-    parts, depth, start = [], 0, 0
-    for i, ch in enumerate(text):
-        depth += (ch == "[") - (ch == "]")
-        if ch == "," and depth == 0:
-            parts.append(text[start:i])
-            start = i + 1
-    return [*parts, text[start:]]
+    """``text`` split at the commas that start the next ``key=`` (those inside a list value never do)."""
+    return re.split(r",(?=\w+=)", text)
 
 
 def _model_cfg(name: str):  # noqa: ANN202
