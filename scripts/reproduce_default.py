@@ -28,10 +28,10 @@ running command once (the trainer writes last.pt and exits); a second one stops 
 Every stage trains on one thread (``train.threads=1``) as the shipped model did. Stage budgets are counted in
 steps, not seconds: a resumed run's ``train.max_time_s`` starts again from zero, so a time budget would not
 survive sittings. Stage 1 was stopped by its 6,000 s budget after 6,266 steps (20 epochs and part of the 21st),
-so it gets ``train.max_steps=6266``; stages 2, 3 and 4 end at their configs' max_steps (6,000, 5,000 and 4,423),
-stage 5 at 2,300 (it was started with 3,300 and shortened to 2,300 at step 496, to end within a sitting; here
-its cosine has the 2,300-step horizon from the start). Stage 6 decayed over its 7,200 s budget
-(``optim.scheduler=cosine_time``) and made 10,836 steps in it; here its cosine spans that many steps.
+so it gets ``train.max_steps=6266``; stages 2, 3, 4 and 6 end at their configs' max_steps (6,000, 5,000, 4,423
+and 10,836), stage 5 at 2,300 (it was started with 3,300 and shortened to 2,300 at step 496, to end within a
+sitting; here its cosine has the 2,300-step horizon from the start). Stage 6 decayed over its 7,200 s budget
+(``optim.scheduler=cosine_time``) and made 10,836 steps in it; its config's cosine spans that many steps.
 Stage 4 ran on a GPU from lines packed by ``scripts/pack_preprocessed.py`` (preprocessed at height 64, then
 scaled to 48); here it reads the lines through the full pipeline at 48, so its figures can differ slightly.
 """
@@ -61,9 +61,6 @@ SETS = ("copiste", "peraire", "poilus")
 STAGE1_STEPS = 6266
 #: Stage 5: stage 4's recipe again from its best.pt, at half the peak rate and a shorter cosine.
 STAGE5 = ("optim.lr=0.0007", "train.max_steps=2300")
-#: Stage 6: the steps its 7,200 s cosine_time budget gave on one thread (train.max_steps; the rest is the config).
-STAGE6_STEPS = 10836
-STAGE6 = (f"train.max_steps={STAGE6_STEPS}",)
 TIMES = "reproduce_times.json"  # seconds spent per step, summed over sittings
 
 
@@ -111,7 +108,7 @@ def plan(runs: Path, shared: Path, extra: list[str], tune_lines: int | None = No
         Step("interpolate", interpolate, inputs=(best["stage2"], best["stage3"]), outputs=(mix,)),
         train("stage4", "experiment=french_finetune_b64", *sources, f"train.init_from={mix}"),
         train("stage5", "experiment=french_finetune_b64", *sources, f"train.init_from={best['stage4']}", *STAGE5),
-        train("stage6", "experiment=french_finetune_s4", *sources, f"train.init_from={best['stage5']}", *STAGE6),
+        train("stage6", "experiment=french_finetune_s4", *sources, f"train.init_from={best['stage5']}"),
         Step(
             "ship",
             cmd(scripts / "ship_model.py", best["stage6"], shipped),

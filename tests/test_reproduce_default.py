@@ -187,7 +187,7 @@ def test_each_printed_training_command_composes(
     assert stage5.train.init_from == str(runs / "stage4-french-b64" / "best.pt")
     assert stage6.data.sources == stage3.data.sources
     assert stage6.train.init_from == str(runs / "stage5-french-b64-again" / "best.pt")
-    assert (stage6.data.batch_size, stage6.train.max_steps, stage6.optim.lr) == (16, repro.STAGE6_STEPS, 0.0005)
+    assert (stage6.data.batch_size, stage6.train.max_steps, stage6.optim.lr) == (16, 10836, 0.0005)
     assert stage6.train.init_conv_pools == [[2, 2], [2, 2], [2, 1], [1, 1]]
     stage1 = _composed(shlex.join(repro.plan(runs, shared, [])[0].argv))
     assert (stage1.train.max_steps, stage1.optim.scheduler, stage1.model.name) == (6266, "plateau", "cpu")
