@@ -258,6 +258,11 @@ class TrainConfig:
             one width factor (e.g. ``[[2, 2], [2, 2], [2, 1], [1, 1]]`` for the ``cpu`` model) doubles the output
             frames per line, for writing too dense for the trained model's frames (CTC needs at least one frame
             per character, and one between repeated ones). null: the checkpoint's pooling.
+        init_height: with ``init_from``, read lines at this input height instead of the checkpoint's (the
+            preprocessing follows). Its conv weights are kept, so ``init_conv_pools`` must pool the new height
+            down to the rows the checkpoint's LSTMs were trained on: e.g. 72 with ``[[3, 3], [2, 2], [2, 1], [1,
+            1]]`` for the ``cpu`` model's 48 with ``[[2, 2], [2, 2], [2, 1], [1, 1]]`` (the same feature map from
+            the second block on, with 1.5 times the pixels under the first). null: the checkpoint's height.
         log_every_steps: write the mean training loss and gradient norm to TensorBoard every this many steps.
         num_val_images: validation lines shown in TensorBoard with their predictions at each validation.
         max_bad_fraction: refuse to train when more than this fraction of the training or validation lines
@@ -292,6 +297,7 @@ class TrainConfig:
     overwrite: bool = False
     init_from: str | None = None
     init_conv_pools: list[list[int]] | None = None
+    init_height: int | None = None
     log_every_steps: int = 20
     num_val_images: int = 16
     max_bad_fraction: float = 0.05

@@ -8,6 +8,7 @@ seeded torch RNG, and a resumed run restores the RNG after everything that draws
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import math
 import os
@@ -176,19 +177,21 @@ def _starting_point(cfg: Config) -> tuple[dict | None, dict | None, str | None, 
             f"train.resume={cfg.train.resume} holds a model without its training state (optimizer, RNG, step), so "
             "there is no run to continue; start a new run from its weights with train.init_from instead"
         )
-    if cfg.train.init_conv_pools is not None and not cfg.train.init_from:
-        raise HTRError(
-            "train.init_conv_pools changes the pooling of train.init_from's model, and no train.init_from is set; "
-            "for a new model set model.conv_pools instead"
-        )
+    for name in ("init_conv_pools", "init_height"):
+        if getattr(cfg.train, name) is not None and not cfg.train.init_from:
+            raise HTRError(
+                f"train.{name} changes train.init_from's model, and no train.init_from is set; "
+                f"for a new model set model.{name.removeprefix('init_')} instead"
+            )
     init_path = str(resolve_checkpoint(cfg.train.init_from)) if cfg.train.init_from and not resume else None
     init = load_checkpoint(init_path) if init_path else None
     ckpt = resume if resume is not None else init
     bundle = ModelBundle.from_checkpoint(ckpt, init_path or resolve_checkpoint(cfg.train.resume)) if ckpt else None
     if bundle is not None:
         cfg.model, cfg.data.preprocess = bundle.model, bundle.preprocess
-    if cfg.train.init_conv_pools is not None and init is not None:
-        cfg.model.conv_pools = _repooled(bundle.model, cfg.train.init_conv_pools, init_path)
+    if init is not None and (cfg.train.init_conv_pools is not None or cfg.train.init_height is not None):
+        cfg.model = _repooled(bundle.model, cfg.train.init_conv_pools, cfg.train.init_height, init_path)
+        cfg.data.preprocess.height = cfg.model.height
     if cfg.data.preprocess.height != cfg.model.height:
         raise HTRError(
             f"data.preprocess.height={cfg.data.preprocess.height} differs from model.height={cfg.model.height}; "
@@ -197,23 +200,39 @@ def _starting_point(cfg: Config) -> tuple[dict | None, dict | None, str | None, 
     return resume, init, init_path, bundle
 
 
-def _repooled(model: ModelConfig, wanted: list[list[int]], path: str) -> list[list[int]]:
-    """``train.init_conv_pools`` checked against the conv encoder of the checkpoint it changes: one ``[height,
-    width]`` per conv block, each height as trained (the LSTMs' input size depends on them), each width >= 1."""
+def _repooled(model: ModelConfig, pools: list[list[int]] | None, height: int | None, path: str) -> ModelConfig:
+    """The checkpoint's model with ``train.init_conv_pools`` and ``train.init_height`` applied, checked: one
+    ``[height, width]`` pooling per conv block, each width >= 1, and as many rows reaching the LSTMs as trained
+    (their input size depends on it), so that every weight keeps its shape."""
     if model.encoder != "conv":
-        raise HTRError(f"train.init_conv_pools needs a conv encoder, and {path} has model.encoder={model.encoder}")
-    trained, wanted = model.conv_pools, [list(p) for p in wanted]
+        raise HTRError(f"train.init_conv_pools and train.init_height need a conv encoder, and {path} has "
+                       f"model.encoder={model.encoder}")  # fmt: skip
+    trained = model.conv_pools
+    wanted = [list(p) for p in pools] if pools is not None else [list(p) for p in trained]
     if len(wanted) != len(trained) or any(len(p) != 2 for p in wanted):
         raise HTRError(
             f"train.init_conv_pools={wanted} needs one [height, width] pair for each of the {len(trained)} conv "
             f"blocks of {path} (pooled {trained})"
         )
-    if [h for h, _ in wanted] != [h for h, _ in trained] or min(w for _, w in wanted) < 1:
+    if min(min(p) for p in wanted) < 1:
+        raise HTRError(f"train.init_conv_pools={wanted} needs every pooling factor to be at least 1")
+    new = copy.deepcopy(model)
+    new.conv_pools, new.height = wanted, height if height is not None else model.height
+    if model.column_pool != "max" and _rows(new) != _rows(model):
         raise HTRError(
-            f"train.init_conv_pools={wanted} may change only the widths (each at least 1) of {path}'s pooling "
-            f"{trained}: its heights size the LSTMs' input"
+            f"train.init_height={new.height} with train.init_conv_pools={wanted} leaves {_rows(new)} rows for the "
+            f"LSTMs, and {path} was trained with {_rows(model)} (height {model.height}, pooled {trained}); its "
+            "LSTMs' input size depends on them, so the pooling heights must divide the new height to the same rows"
         )
-    return wanted
+    return new
+
+
+def _rows(model: ModelConfig) -> int:
+    """Feature rows the conv blocks leave at the model's input height (each pooling floors)."""
+    rows = model.height
+    for pool_height, _ in model.conv_pools:
+        rows //= pool_height
+    return rows
 
 
 def _restore(

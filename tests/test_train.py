@@ -209,11 +209,13 @@ def test_init_conv_pools_doubles_the_frames_of_a_trained_model_with_its_weights(
 @pytest.mark.parametrize(
     ("pools", "init", "message"),
     [
-        ("[[1,2],[2,1],[2,1]]", True, r"only the widths .* its heights size the LSTMs' input"),
-        ("[[2,0],[2,1],[2,1]]", True, r"only the widths \(each at least 1\)"),
+        ("[[1,2],[2,1],[2,1]]", True, r"leaves 8 rows for the LSTMs, and \S+ was trained with 4 \(height 32"),
+        ("[[2,0],[2,1],[2,1]]", True, r"every pooling factor to be at least 1"),
         ("[[2,1],[2,1]]", True, r"one \[height, width\] pair for each of the 3 conv blocks"),
         ("[[2,1],[2,1],[2,1]]", False, r"no train.init_from is set"),
-        ("[[2,1],[2,1],[2,1]]", "flat", r"needs a conv encoder, and \S+last.pt has model.encoder=flat"),
+        ("null train.init_height=64", False, r"train.init_height changes .* no train.init_from is set"),
+        ("[[2,2],[2,1],[2,1]] train.init_height=48", True, r"init_height=48 .* leaves 6 rows .* trained with 4"),
+        ("[[2,1],[2,1],[2,1]]", "flat", r"init_height need a conv encoder, and \S+last.pt has model.encoder=flat"),
     ],
 )
 def test_init_conv_pools_that_do_not_fit_are_one_clear_error(tmp_path, pools, init, message):
@@ -223,9 +225,34 @@ def test_init_conv_pools_that_do_not_fit_are_one_clear_error(tmp_path, pools, in
     base = tmp_path / "base" / "last.pt"
     if init:
         train(_cfg(tsv, tmp_path / "base", ["train.max_steps=1", *(["model.encoder=flat"] if init == "flat" else [])]))
-    extra = [f"train.init_conv_pools={pools}", "train.max_steps=1", *([f"train.init_from={base}"] if init else [])]
+    pools, *more = pools.split()  # further overrides may follow the pooling
+    extra = [
+        f"train.init_conv_pools={pools}",
+        *more,
+        "train.max_steps=1",
+        *([f"train.init_from={base}"] if init else []),
+    ]
     with pytest.raises(HTRError, match=message):
         train(_cfg(tsv, tmp_path / "ft", extra))
+
+
+def test_init_height_reads_taller_lines_with_the_same_weights(tmp_path):
+    """A checkpoint fine-tuned at twice its height, the first block pooling twice as much: the same weights, the
+    lines preprocessed at the new height, and the same frames per input column as trained."""
+    tsv = write_tsv_dataset(tmp_path / "d", {"train": WORDS, "val": WORDS[:2]})
+    train(_cfg(tsv, tmp_path / "base", ["train.max_steps=1"]))
+    base = load_checkpoint(tmp_path / "base" / "last.pt")
+    train(_cfg(tsv, tmp_path / "ft", [f"train.init_from={tmp_path / 'base' / 'last.pt'}", "train.max_steps=1",
+                                       "optim.lr=0", "train.init_height=64",
+                                       "train.init_conv_pools=[[4,4],[2,1],[2,1]]"]))  # fmt: skip
+    ft = load_checkpoint(tmp_path / "ft" / "last.pt")
+    assert (ft["config"]["model"]["height"], ft["config"]["data"]["preprocess"]["height"]) == (64, 64)
+    assert ft["config"]["model"]["conv_pools"] == [[4, 4], [2, 1], [2, 1]]
+    params = [n for n, _ in CRNN(structured(ModelConfig, base["config"]["model"]), 2).named_parameters()]
+    assert all(torch.equal(base["model"][n], ft["model"][n]) for n in params)
+    model = CRNN(structured(ModelConfig, ft["config"]["model"]), 5).eval()
+    # a line 128 columns wide at height 64 was 64 wide at height 32: the same 64 // 2 = 32 frames as trained
+    assert model(torch.zeros(1, 1, 64, 128), torch.tensor([128]))[0].shape[0] == 32
 
 
 def test_init_from_a_checkpoint_of_another_architecture_is_one_clear_error(tmp_path):
