@@ -254,7 +254,8 @@ class TrainConfig:
         init_from: a checkpoint (or "default", the shipped model) whose weights, architecture and
             preprocessing a new run starts from; characters new to its charset get new output rows.
         init_conv_pools: with ``init_from``, pool the conv blocks' widths this way instead of as the checkpoint
-            did: one ``[height, width]`` per block, the heights unchanged, so every weight keeps its shape. Halving
+            did: one ``[height, width]`` per block, the heights leaving the LSTMs the rows they were trained on
+            (unchanged heights do; see ``init_height``), so every weight keeps its shape. Halving
             one width factor (e.g. ``[[2, 2], [2, 2], [2, 1], [1, 1]]`` for the ``cpu`` model) doubles the output
             frames per line, for writing too dense for the trained model's frames (CTC needs at least one frame
             per character, and one between repeated ones). null: the checkpoint's pooling.
