@@ -12,20 +12,27 @@ states (they only matter for resuming). The result still loads with ``torch.load
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
-from htr.bundle import ModelBundle
-from htr.checkpoint import load_checkpoint, save_checkpoint
-from htr.export import cache_path, onnx_for_checkpoint
-
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # this checkout's htr, not an installed copy
+
+from htr.bundle import ModelBundle  # noqa: E402
+from htr.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from htr.cli import run, writable_output  # noqa: E402
+from htr.export import cache_path, onnx_for_checkpoint  # noqa: E402
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
-    src = Path(sys.argv[1])
-    dst = Path(sys.argv[2]) if len(sys.argv) > 2 else REPO / "htr" / "pretrained" / "default.pt"
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("checkpoint", type=Path, help="the trained checkpoint (a run's best.pt)")
+    p.add_argument("output", type=Path, nargs="?", default=REPO / "htr" / "pretrained" / "default.pt",
+                   help="where the shipped copy goes, its ONNX export beside it (default: %(default)s)")  # fmt: skip
+    args = p.parse_args(argv)
+    src, dst = args.checkpoint, writable_output(args.output)
     ckpt = load_checkpoint(src)
     ckpt["model"] = {k: v.half() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
     # The weights, the model's description and the counters; the optimizer and RNG states are left out.
@@ -35,7 +42,8 @@ def main() -> None:
     cache_path(dst).unlink(missing_ok=True)
     onnx = onnx_for_checkpoint(dst)
     print(f"wrote {onnx} ({Path(onnx).stat().st_size / 1e6:.1f} MB)")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    run(main)
