@@ -16,8 +16,10 @@ tree; htr/pretrained is never written):
    (it ran on the CPU, one thread: 1.9 hours);
 7. ``stage6``: ``experiment=french_finetune_s4`` from stage 5's best.pt: the same weights pooled to twice the
    output frames (``train.init_conv_pools``), batch 16 (on the CPU, one thread: 2 hours);
-8. ``ship``: ``scripts/ship_model.py`` of stage 6's best.pt into ``RUNS/default.pt`` and ``RUNS/default.pt.onnx``;
-9. ``lm-build`` and 10. ``lm-tune``: the character 6-gram of the three train texts, tuned for RUNS/default.pt.
+8. ``stage7``: the same recipe again from stage 6's best.pt (a second cosine cycle, 10,240 steps; on the CPU, one
+   thread: 2 hours);
+9. ``ship``: ``scripts/ship_model.py`` of stage 7's best.pt into ``RUNS/default.pt`` and ``RUNS/default.pt.onnx``;
+10. ``lm-build`` and 11. ``lm-tune``: the character 6-gram of the three train texts, tuned for RUNS/default.pt.
 
 Run the same command again after a stop (Ctrl-C, a machine stop, the next sitting) and it continues: a training
 stage whose ``last.pt`` records that the run ended (its state's ``finished``, written by htr.train at the end) is
@@ -32,6 +34,7 @@ so it gets ``train.max_steps=6266``; stages 2, 3, 4 and 6 end at their configs' 
 and 10,836), stage 5 at 2,300 (it was started with 3,300 and shortened to 2,300 at step 496, to end within a
 sitting; here its cosine has the 2,300-step horizon from the start). Stage 6 decayed over its 7,200 s budget
 (``optim.scheduler=cosine_time``) and made 10,836 steps in it; its config's cosine spans that many steps.
+Stage 7 ran the same way over 7,200 s and made 10,240 steps, so it gets ``train.max_steps=10240``.
 Stage 4 ran on a GPU from lines packed by ``scripts/pack_preprocessed.py`` (preprocessed at height 64, then
 scaled to 48); here it reads the lines through the full pipeline at 48, so its figures can differ slightly.
 """
@@ -61,6 +64,8 @@ SETS = ("copiste", "peraire", "poilus")
 STAGE1_STEPS = 6266
 #: Stage 5: stage 4's recipe again from its best.pt, at half the peak rate and a shorter cosine.
 STAGE5 = ("optim.lr=0.0007", "train.max_steps=2300")
+#: Stage 7: stage 6's recipe again from its best.pt, as many steps as its 7,200 s gave.
+STAGE7 = ("train.max_steps=10240",)
 TIMES = "reproduce_times.json"  # seconds spent per step, summed over sittings
 
 
@@ -77,11 +82,11 @@ class Step:
 
 
 def plan(runs: Path, shared: Path, extra: list[str], tune_lines: int | None = None) -> list[Step]:
-    """The ten steps with their exact commands (without ``train.resume``, which :func:`decide` adds)."""
+    """The eleven steps with their exact commands (without ``train.resume``, which :func:`decide` adds)."""
     tsvs = [shared / s / "lines.tsv" for s in SETS]
     stage = {"stage1": runs / "stage1-copiste", "stage2": runs / "stage2-synthetic", "stage3": runs / "stage3-french",
              "stage4": runs / "stage4-french-b64", "stage5": runs / "stage5-french-b64-again",
-             "stage6": runs / "stage6-french-s4"}  # fmt: skip
+             "stage6": runs / "stage6-french-s4", "stage7": runs / "stage7-french-s4-again"}  # fmt: skip
     best = {name: folder / "best.pt" for name, folder in stage.items()}
     mix, shipped, arpa = runs / "interpolated.pt", runs / "default.pt", runs / "default_chars.arpa"
     scripts, meta = REPO / "scripts", Path(f"{arpa}.json")
@@ -109,10 +114,11 @@ def plan(runs: Path, shared: Path, extra: list[str], tune_lines: int | None = No
         train("stage4", "experiment=french_finetune_b64", *sources, f"train.init_from={mix}"),
         train("stage5", "experiment=french_finetune_b64", *sources, f"train.init_from={best['stage4']}", *STAGE5),
         train("stage6", "experiment=french_finetune_s4", *sources, f"train.init_from={best['stage5']}"),
+        train("stage7", "experiment=french_finetune_s4", *sources, f"train.init_from={best['stage6']}", *STAGE7),
         Step(
             "ship",
-            cmd(scripts / "ship_model.py", best["stage6"], shipped),
-            inputs=(best["stage6"],),
+            cmd(scripts / "ship_model.py", best["stage7"], shipped),
+            inputs=(best["stage7"],),
             outputs=(shipped, Path(f"{shipped}.onnx")),
         ),
         Step("lm-build", build, inputs=tuple(tsvs), outputs=(arpa, meta)),
