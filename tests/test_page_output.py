@@ -247,9 +247,9 @@ def test_recognize_page_to_page_and_alto_round_trips_through_convert(tmp_path, m
     page, _ = synthetic_page(2.0)
     page.save(tmp_path / "scan.png")
     expected = recognize_page(load_model("default"), tmp_path / "scan.png")  # the shipped model: real words
-    # Lines of several words (3 spaces in all as the shipped model reads this font now, 8 with the model before
-    # it), so ALTO's String/SP splitting is exercised.
-    assert len(expected.lines) == 5 and sum(line.text.count(" ") for line in expected.lines) >= 2
+    # At least one line of several words, so ALTO's String/SP splitting is exercised (the shipped French model
+    # reads this English font with 1 space in all now, 3 and 8 with the two models before it).
+    assert len(expected.lines) == 5 and sum(line.text.count(" ") for line in expected.lines) >= 1
     for fmt, check in (("page", check_page), ("alto", check_alto)):
         out = tmp_path / fmt
         assert run_main(monkeypatch, "--page", tmp_path / "scan.png", "--output-format", fmt, "--output-dir", out) == 0

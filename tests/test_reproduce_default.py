@@ -135,7 +135,8 @@ def test_best_pt_without_last_pt_starts_again_over_it(tmp_path: Path, half_done:
 def test_dry_run_of_an_empty_runs_folder_starts_everything(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     runs, shared = tmp_path / "runs", fake_shared(tmp_path / "shared")
     lines = dry_run(runs, shared, capsys)
-    names = "stage1 stage2 stage3 interpolate stage4 stage5 stage6 stage7 ship lm-build lm-tune".split()
+    names = ["stage1", "stage2", "stage3", "interpolate", "stage4", "stage5", "stage6", "stage7", "ship", "lm-build",
+             "lm-tune"]  # fmt: skip
     assert lines[0::2] == [f"{n}: start" for n in names]
     commands = [shlex.split(line.removeprefix("  $ ")) for line in lines[1::2]]
     assert all(line.startswith("  $ ") for line in lines[1::2]) and len(commands) == 11
