@@ -220,9 +220,9 @@ def _repooled(model: ModelConfig, pools: list[list[int]] | None, height: int | N
     new.conv_pools, new.height = wanted, height if height is not None else model.height
     if model.column_pool != "max" and _rows(new) != _rows(model):
         raise HTRError(
-            f"train.init_height={new.height} with train.init_conv_pools={wanted} leaves {_rows(new)} rows for the "
-            f"LSTMs, and {path} was trained with {_rows(model)} (height {model.height}, pooled {trained}); its "
-            "LSTMs' input size depends on them, so the pooling heights must divide the new height to the same rows"
+            f"at height {new.height} (train.init_height), train.init_conv_pools={wanted} leaves {_rows(new)} rows "
+            f"for the LSTMs, and {path} was trained with {_rows(model)} (height {model.height}, pooled {trained}); "
+            "its LSTMs' input size depends on them, so the pooling heights must bring the height to the same rows"
         )
     return new
 

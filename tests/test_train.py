@@ -214,7 +214,7 @@ def test_init_conv_pools_doubles_the_frames_of_a_trained_model_with_its_weights(
         ("[[2,1],[2,1]]", True, r"one \[height, width\] pair for each of the 3 conv blocks"),
         ("[[2,1],[2,1],[2,1]]", False, r"no train.init_from is set"),
         ("null train.init_height=64", False, r"train.init_height changes .* no train.init_from is set"),
-        ("[[2,2],[2,1],[2,1]] train.init_height=48", True, r"init_height=48 .* leaves 6 rows .* trained with 4"),
+        ("[[2,2],[2,1],[2,1]] train.init_height=48", True, r"at height 48 \(train.init_height\), .* leaves 6 rows"),
         ("[[2,1],[2,1],[2,1]]", "flat", r"init_height need a conv encoder, and \S+last.pt has model.encoder=flat"),
     ],
 )
