@@ -34,7 +34,7 @@ from htr.ema import make_ema
 from htr.errors import CheckpointError, HTRError
 from htr.finetune import load_pretrained
 from htr.lr_schedule import make_scheduler
-from htr.model import CRNN, count_parameters, width_stride
+from htr.model import CRNN, count_parameters, feature_rows, width_stride
 from htr.runtime import resolve_checkpoint, training_threads
 from htr.train_data import datasets, loaders
 from htr.train_log import TrainLogger
@@ -208,7 +208,7 @@ def _repooled(model: ModelConfig, pools: list[list[int]] | None, height: int | N
         raise HTRError(f"train.init_conv_pools and train.init_height need a conv encoder, and {path} has "
                        f"model.encoder={model.encoder}")  # fmt: skip
     trained = model.conv_pools
-    wanted = [list(p) for p in pools] if pools is not None else [list(p) for p in trained]
+    wanted = [list(p) for p in (pools if pools is not None else trained)]
     if len(wanted) != len(trained) or any(len(p) != 2 for p in wanted):
         raise HTRError(
             f"train.init_conv_pools={wanted} needs one [height, width] pair for each of the {len(trained)} conv "
@@ -218,21 +218,14 @@ def _repooled(model: ModelConfig, pools: list[list[int]] | None, height: int | N
         raise HTRError(f"train.init_conv_pools={wanted} needs every pooling factor to be at least 1")
     new = copy.deepcopy(model)
     new.conv_pools, new.height = wanted, height if height is not None else model.height
-    if model.column_pool != "max" and _rows(new) != _rows(model):
+    rows, trained_rows = feature_rows(new), feature_rows(model)
+    if model.column_pool != "max" and rows != trained_rows:
         raise HTRError(
-            f"at height {new.height} (train.init_height), train.init_conv_pools={wanted} leaves {_rows(new)} rows "
-            f"for the LSTMs, and {path} was trained with {_rows(model)} (height {model.height}, pooled {trained}); "
+            f"at height {new.height} (train.init_height), train.init_conv_pools={wanted} leaves {rows} rows "
+            f"for the LSTMs, and {path} was trained with {trained_rows} (height {model.height}, pooled {trained}); "
             "its LSTMs' input size depends on them, so the pooling heights must bring the height to the same rows"
         )
     return new
-
-
-def _rows(model: ModelConfig) -> int:
-    """Feature rows the conv blocks leave at the model's input height (each pooling floors)."""
-    rows = model.height
-    for pool_height, _ in model.conv_pools:
-        rows //= pool_height
-    return rows
 
 
 def _restore(

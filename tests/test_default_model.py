@@ -99,8 +99,8 @@ FRENCH = ["Le vieux notaire relut la lettre deux fois", "et la posa sur la table
 
 def test_default_model_reads_french_lines_in_every_handwriting_font():
     """Each of the eight fonts, ten lines: CER 0.7% (Kalam Bold) to 15.3% (Zeyada), 4.3% over all 80 (measured
-    for the stage-6 model; stage 5's: 0.7% to 14.0%, 4.5%); a broken preprocessing, charset or weights file gives
-    over 50%."""
+    for the stage-6 and stage-7 models alike; stage 5's: 0.7% to 14.0%, 4.5%); a broken preprocessing, charset or
+    weights file gives over 50%."""
     loaded = load_model("default")
     refs, hyps, worst = [], [], 0.0
     for font in available_fonts():

@@ -37,11 +37,17 @@ def _check(cfg: ModelConfig) -> None:
         raise ValueError(f"model.activation={cfg.activation!r} is not one of {sorted(ACTIVATIONS)}")
     if cfg.column_pool not in COLUMN_POOLS:
         raise ValueError(f"model.column_pool={cfg.column_pool!r} is not one of {', '.join(COLUMN_POOLS)}")
-    h = cfg.height
-    for ph, _ in cfg.conv_pools:
-        h //= ph
-    if h < 1:
+    if feature_rows(cfg) < 1:
         raise ValueError(f"model.height={cfg.height} is too small for the pooling in model.conv_pools")
+
+
+def feature_rows(cfg: ModelConfig) -> int:
+    """Rows of the conv encoder's output at the model's input height (each pooling floors); with
+    ``column_pool=flatten`` they size the LSTMs' input."""
+    rows = cfg.height
+    for pool_height, _ in cfg.conv_pools:
+        rows //= pool_height
+    return rows
 
 
 def width_stride(cfg: ModelConfig) -> int:
