@@ -247,9 +247,9 @@ def test_recognize_page_to_page_and_alto_round_trips_through_convert(tmp_path, m
     page, _ = synthetic_page(2.0)
     page.save(tmp_path / "scan.png")
     expected = recognize_page(load_model("default"), tmp_path / "scan.png")  # the shipped model: real words
-    # At least one line of several words, so ALTO's String/SP splitting is exercised (the shipped French model
-    # reads this English font with 1 space in all now, 3 and 8 with the two models before it).
-    assert len(expected.lines) == 5 and sum(line.text.count(" ") for line in expected.lines) >= 1
+    # How many spaces the shipped French model reads in this English font changes with each model (8, 3, then 1),
+    # so the round trip asks for none: ALTO's String/SP split of multi-word lines has its own test above.
+    assert len(expected.lines) == 5
     for fmt, check in (("page", check_page), ("alto", check_alto)):
         out = tmp_path / fmt
         assert run_main(monkeypatch, "--page", tmp_path / "scan.png", "--output-format", fmt, "--output-dir", out) == 0
