@@ -33,6 +33,33 @@ def finite_float(text: str) -> float:
     return value
 
 
+def finite_floats(text: str) -> tuple[float, ...]:
+    """An argparse type: comma-separated :func:`finite_float` values (>= 0), at least one."""
+    return _number_list(text, finite_float)
+
+
+def signed_floats(text: str) -> tuple[float, ...]:
+    """An argparse type: comma-separated finite numbers of either sign, at least one."""
+
+    def signed(x: str) -> float:
+        value = float(x)
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {x}")
+        return value
+
+    return _number_list(text, signed)
+
+
+def _number_list(text: str, number: Callable[[str], float]) -> tuple[float, ...]:
+    try:
+        values = tuple(number(x) for x in text.split(",") if x.strip())
+    except ValueError:  # float() of a non-number; ArgumentTypeError (out of range) passes through
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one number")
+    return values
+
+
 def writable_output(path: str | Path) -> Path:
     """``path``, once it is known that a file can be written there: called before the work, so an output that
     cannot be written (a read-only or full disk, a parent that is a file) costs one sentence, not the results.
@@ -54,7 +81,8 @@ def writable_output(path: str | Path) -> Path:
 
 
 def add_decoder_args(parser: argparse.ArgumentParser) -> None:
-    """``--decoder``, ``--lm``, ``--beam-size``, ``--lm-weight``, ``--batch-size``, ``--device``."""
+    """``--decoder``, ``--lm``, ``--beam-size``, ``--lm-weight``, ``--beam-threshold``, ``--batch-size``,
+    ``--device``."""
     g = parser.add_argument_group("decoding")
     g.add_argument("--decoder", choices=["greedy", "beam"], default=None, help="default: greedy, or beam with --lm")
     g.add_argument(
@@ -64,6 +92,9 @@ def add_decoder_args(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--beam-size", type=positive_int, default=None)
     g.add_argument("--lm-weight", type=finite_float, default=None)
+    g.add_argument("--beam-threshold", type=finite_float, default=None,
+                   help="prune hypotheses and labels scoring more than this below a frame's best (default: the "
+                        "value `python -m htr.lm tune` saved with the LM, else 20)")  # fmt: skip
     g.add_argument("--backend-decoder", choices=["flashlight", "pyctcdecode"], default=None, help=argparse.SUPPRESS)
     parser.add_argument("--batch-size", type=positive_int, default=16, help="lines per forward pass (default 16)")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
@@ -99,6 +130,8 @@ def decode_config(args: argparse.Namespace) -> DecodeConfig:
         cfg.beam_size = args.beam_size
     if args.lm_weight is not None:
         cfg.lm_weight = args.lm_weight
+    if args.beam_threshold is not None:
+        cfg.beam_threshold = args.beam_threshold
     if args.backend_decoder:
         cfg.backend = args.backend_decoder
     return cfg

@@ -238,3 +238,29 @@ def test_cli_build(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert kenlm.Model(str(out)).order == 3
     assert not lexicon_path(out).exists()
     assert math.isclose(_next_token_mass(kenlm.Model(str(out)), _arpa_vocab(out), ["c", "|"]), 1.0, abs_tol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--weights", "0.5,a", "expected comma-separated numbers, got '0.5,a'"),
+        ("--weights", "0.5,-1", "must be a finite number >= 0, got -1"),
+        ("--beam-thresholds", ",", "expected at least one number"),
+        ("--beam-thresholds", "20,inf", "must be a finite number >= 0, got inf"),
+        ("--penalties", "0,nan", "must be a finite number, got nan"),
+    ],
+)
+def test_cli_tune_bad_number_lists_are_one_usage_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, value: str, message: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        lm_main(["tune", str(tmp_path / "best.pt"), str(tmp_path / "lines.tsv"), "--lm", "x.arpa", f"{option}={value}"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and f"argument {option}: {message}" in err and "Traceback" not in err
+
+
+def test_cli_tune_takes_negative_penalties() -> None:
+    from htr.lm.__main__ import _parser
+
+    args = _parser().parse_args(["tune", "m.pt", "d.tsv", "--lm", "x.arpa", "--penalties=-1,0,1.5"])
+    assert args.penalties == (-1.0, 0.0, 1.5) and args.beam_thresholds == (20.0, 12.0, 8.0, 5.0)

@@ -859,6 +859,7 @@ def test_recognize_json_keeps_one_object_per_input_in_order(
         ("--beam-size", "0", "must be at least 1, got 0"),
         ("--lm-weight", "nan", "must be a finite number >= 0, got nan"),
         ("--lm-weight", "-0.5", "must be a finite number >= 0, got -0.5"),
+        ("--beam-threshold", "inf", "must be a finite number >= 0, got inf"),
     ],
 )
 def test_bad_numeric_options_are_one_usage_line(

@@ -24,12 +24,22 @@ def test_tune_writes_best_setting_used_by_the_decoder(tmp_path):
     lm = tmp_path / "chars.arpa"
     build_lm(WORDS * 3, lm, unit="char", order=3)
     result = tune(tmp_path / "run" / "best.pt", tsv, lm, "val", weights=(0.0, 0.5), penalties=(0.0, 1.0),
-                  say=lambda s: None)  # fmt: skip
+                  beam_thresholds=(0.001, 20.0, 8.0), say=lambda s: None)  # fmt: skip
     assert len(result["grid"]) == 3  # weight 0 needs no penalty grid
-    best = result["best"]
-    assert best["cer"] == min(r["cer"] for r in result["grid"])
+    assert {r["beam_threshold"] for r in result["grid"]} == {20.0}  # the grid runs at the widest beam
+    grid_best = min(result["grid"], key=lambda r: (r["cer"], r["wer"]))
+    tried = result["thresholds"]  # then narrower beams at the best weight and penalty
+    assert [r["beam_threshold"] for r in tried] == [20.0, 8.0, 0.001] and tried[0] == grid_best
+    assert all(r["lm_weight"] == grid_best["lm_weight"] for r in tried)
+    best = result["best"]  # the narrowest beam that keeps the CER
+    assert best["beam_threshold"] == min(r["beam_threshold"] for r in tried if r["cer"] <= grid_best["cer"])
+    assert best["cer"] <= grid_best["cer"]
     meta = json.loads((tmp_path / "chars.arpa.json").read_text())
     assert meta["lm_weight"] == best["lm_weight"] and meta["unit"] == "char"
+    assert meta["beam_threshold"] == best["beam_threshold"]
     resolved, _ = resolve_config(DecodeConfig(name="beam_lm", lm_path=str(lm)))
     assert resolved.lm_weight == best["lm_weight"]
     assert resolved.word_insertion_penalty == best["word_insertion_penalty"]
+    assert resolved.beam_threshold == best["beam_threshold"]
+    explicit, _ = resolve_config(DecodeConfig(name="beam_lm", lm_path=str(lm), beam_threshold=3.0))
+    assert explicit.beam_threshold == 3.0

@@ -209,7 +209,8 @@ class BeamDecoder:
 def resolve_config(cfg: DecodeConfig) -> tuple[DecodeConfig, LMSpec | None]:
     """The effective settings of ``cfg`` and its LM, after applying tuned values from ``lm_path.json``.
 
-    Rule: a tuned value stored in ``PATH.json`` (``lm_weight``, ``word_insertion_penalty``, ``char_bonus``)
+    Rule: a tuned value stored in ``PATH.json`` (``lm_weight``, ``word_insertion_penalty``, ``char_bonus``,
+    ``beam_threshold``)
     replaces the config's value only where the config holds the :class:`DecodeConfig` default. The stored
     ``backend`` likewise replaces a default backend; when the config names another backend explicitly the
     tuned weights (which belong to the stored backend) are not used. An explicit non-default value always

@@ -19,7 +19,8 @@ class DecodeConfig:
         beam_size: hypotheses kept at each frame.
         beam_threshold: hypotheses and labels scoring more than this below a frame's best are pruned.
         lm_path: the ARPA language model (from ``python -m htr.lm build``) for ``beam_lm``; tuned weights
-            saved next to it (``LM.json``) replace the three below where they are left at their defaults.
+            saved next to it (``LM.json``) replace ``beam_threshold`` and the three below where those are left at
+            their defaults.
         lm_weight: weight of the LM's log-probability against the model's.
         word_insertion_penalty: score added at each word (each space for a character LM).
         char_bonus: score added at each character (character LMs only).

@@ -12,7 +12,7 @@ import resource
 import time
 from pathlib import Path
 
-from htr.cli import positive_int, run, writable_output
+from htr.cli import finite_floats, positive_int, run, signed_floats, writable_output
 from htr.lm.corpus import read_texts
 from htr.lm.files import meta_path
 from htr.lm.ngram import DEFAULT_ORDER, build_lm
@@ -34,9 +34,13 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("data", nargs="+", help="dataset(s) with the validation lines (lines.tsv, IAM, folder of pairs)")
     t.add_argument("--lm", required=True, metavar="PATH", help="the ARPA model; the result goes to PATH.json")
     t.add_argument("--split", default="val")
-    t.add_argument("--weights", default="0,0.2,0.4,0.6,0.8,1.0,1.3", help="comma-separated lm_weight values")
-    t.add_argument("--penalties", default="0,1,2", help="comma-separated word insertion penalties")
+    t.add_argument("--weights", type=finite_floats, default="0,0.2,0.4,0.6,0.8,1.0,1.3",
+                   help="comma-separated lm_weight values")  # fmt: skip
+    t.add_argument("--penalties", type=signed_floats, default="0,1,2", help="comma-separated word insertion penalties")
     t.add_argument("--beam-size", type=positive_int, default=16)
+    t.add_argument("--beam-thresholds", type=finite_floats, default="20,12,8,5",
+                   help="comma-separated beam thresholds: the grid runs at the widest, then the narrowest that "
+                        "keeps the CER is saved (a narrower beam decodes faster)")  # fmt: skip
     t.add_argument("--max-lines", type=positive_int, default=None)
     return p
 
@@ -44,12 +48,12 @@ def _parser() -> argparse.ArgumentParser:
 def _tune(args: argparse.Namespace) -> int:
     from htr.lm.tune import tune
 
-    floats = lambda s: tuple(float(x) for x in s.split(",") if x.strip())  # noqa: E731
-    r = tune(args.checkpoint, args.data, args.lm, args.split, floats(args.weights), floats(args.penalties),
-             args.beam_size, args.max_lines)  # fmt: skip
+    r = tune(args.checkpoint, args.data, args.lm, args.split, args.weights, args.penalties, args.beam_size,
+             args.beam_thresholds, args.max_lines)  # fmt: skip
     b = r["best"]
     print(f"best on {r['lines']} lines: lm_weight {b['lm_weight']} word_insertion_penalty "
-          f"{b['word_insertion_penalty']} (CER {100 * b['cer']:.2f}%); saved to {args.lm}.json")  # fmt: skip
+          f"{b['word_insertion_penalty']} beam_threshold {b['beam_threshold']:g} (CER {100 * b['cer']:.2f}%, "
+          f"{b['ms_per_line']:.1f} ms/line); saved to {args.lm}.json")  # fmt: skip
     return 0
 
 

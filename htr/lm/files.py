@@ -2,8 +2,8 @@
 
 ``PATH.json`` is written by ``python -m htr.lm build`` with what the decoder must know (``unit``, ``order``,
 ``lexicon``) and statistics of the estimate. Tuned decoding parameters are stored in the same file, next to
-those, as ``lm_weight``, ``word_insertion_penalty``, ``char_bonus`` and ``backend`` (the backend they were
-tuned with); :func:`htr.decode.make_decoder` applies them (see :mod:`htr.decode.beam`).
+those, as ``lm_weight``, ``word_insertion_penalty``, ``char_bonus``, ``beam_threshold`` and ``backend`` (the
+backend they were tuned with); :func:`htr.decode.make_decoder` applies them (see :mod:`htr.decode.beam`).
 
 ``PATH.lexicon`` (word LMs only) has one word per line: the word's LM token, a tab, then its spelling as
 space-separated character tokens ending with the word boundary ``|`` (see :mod:`htr.tokens`).
@@ -19,7 +19,7 @@ from typing import Any
 
 from htr.errors import HTRError
 
-TUNED_KEYS = ("lm_weight", "word_insertion_penalty", "char_bonus", "backend")
+TUNED_KEYS = ("lm_weight", "word_insertion_penalty", "char_bonus", "beam_threshold", "backend")
 
 
 def meta_path(lm_path: str | Path) -> Path:
