@@ -21,8 +21,16 @@ MAX_PIXELS = 64_000_000
 
 _WHITE = 255
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-# Modes that carry an alpha channel (or palette transparency) and are composited onto white.
+# Modes that carry an alpha channel and are composited onto white.
 _ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
+# Modes whose transparency is a key (PNG tRNS, GIF): one palette entry, gray level or colour is see-through.
+# Pillow keeps the key in ``info["transparency"]``; converting to RGBA applies it.
+_KEYED_MODES = {"P", "L", "1", "RGB"}
+
+
+def is_see_through(im: Image.Image) -> bool:
+    """Whether ``im`` has transparent pixels to show as paper: an alpha channel or a transparency key."""
+    return im.mode in _ALPHA_MODES or (im.mode in _KEYED_MODES and "transparency" in im.info)
 # Modes converted through RGB (Pillow's ITU-R 601 luma) rather than straight to L.
 _COLOR_MODES = {"RGB", "RGBX", "CMYK", "YCbCr", "HSV"}
 
@@ -110,14 +118,12 @@ def _png_header_size(path: Path) -> tuple[int, int]:
 def _to_gray(im: Image.Image) -> Image.Image:
     """Convert a decoded image of any Pillow mode to a new 'L' image."""
     mode = im.mode
+    if is_see_through(im):  # a viewer shows these pixels as the page behind them
+        return flatten_on_white(im)
     if mode == "L":
         return im.copy()
-    if mode == "1":
+    if mode in ("1", "P"):
         return im.convert("L")
-    if mode == "P":
-        return _composite_on_white(im.convert("RGBA")) if "transparency" in im.info else im.convert("L")
-    if mode in _ALPHA_MODES:
-        return _composite_on_white(im.convert("RGBA"))
     if mode in _COLOR_MODES:
         return im.convert("RGB").convert("L")
     if mode == "LAB":
@@ -129,8 +135,9 @@ def _to_gray(im: Image.Image) -> Image.Image:
     return im.convert("L")
 
 
-def _composite_on_white(rgba: Image.Image) -> Image.Image:
-    """Flatten an RGBA image onto a white background and return its luma."""
+def flatten_on_white(im: Image.Image) -> Image.Image:
+    """Flatten ``im`` (its alpha or transparency key applied) onto a white background and return its luma."""
+    rgba = im.convert("RGBA")
     background = Image.new("RGBA", rgba.size, (_WHITE, _WHITE, _WHITE, 255))
     return Image.alpha_composite(background, rgba).convert("L")
 

@@ -82,6 +82,16 @@ def test_palette_transparency_is_white(tmp_path: Path) -> None:
     assert pixels(path).tolist() == [[255, 255, 100]]
 
 
+@pytest.mark.parametrize(("mode", "key"), [("L", 0), ("RGB", (0, 0, 0))])
+def test_colour_key_transparency_is_white(tmp_path: Path, mode: str, key: int | tuple[int, ...]) -> None:
+    """A PNG tRNS key on a gray or RGB image: keyed pixels are background (white), the others as they are."""
+    a = np.array([[0, 40, 200]], dtype=np.uint8)
+    im = Image.fromarray(a if mode == "L" else np.stack([a] * 3, axis=-1), mode)
+    path = save(im, tmp_path / f"key-{mode}.png", transparency=key)
+    assert Image.open(path).mode == mode and "transparency" in Image.open(path).info
+    assert pixels(path).tolist() == [[255, 40, 200]]
+
+
 def test_gif_transparency_is_white(tmp_path: Path) -> None:
     assert pixels(save(palette_image(), tmp_path / "pt.gif", transparency=1)).tolist() == [[255, 255, 100]]
 

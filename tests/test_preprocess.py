@@ -112,6 +112,17 @@ def test_to_ink_array_transparent_is_paper() -> None:
     assert np.all(out.ravel()[1:] == 0.0)
 
 
+@pytest.mark.parametrize("mode", ["L", "RGB"])
+def test_to_ink_array_transparency_key_is_paper(mode: str) -> None:
+    """A colour key (PNG tRNS) on a gray or RGB image: pixels of the key colour are paper, the others ink."""
+    gray = np.array([[0, 0, 255], [51, 0, 204]], dtype=np.uint8)
+    img = Image.fromarray(gray if mode == "L" else np.stack([gray] * 3, axis=-1), mode)
+    img.info["transparency"] = 51 if mode == "L" else (51, 51, 51)
+    expected = 1.0 - gray / 255.0
+    expected[1, 0] = 0.0
+    np.testing.assert_allclose(to_ink_array(img), expected, atol=1.5 / 255)
+
+
 @pytest.mark.parametrize("shape", [(0, 5), (5, 0), (0, 0)])
 def test_to_ink_array_rejects_empty(shape: tuple[int, int]) -> None:
     with pytest.raises(ImageError):

@@ -6,6 +6,7 @@ import numpy as np
 from PIL import Image
 
 from htr.errors import ImageError
+from htr.imageio import flatten_on_white, is_see_through
 from htr.preprocess._common import check_2d
 
 #: Number of histogram bins used for the percentile estimates of :func:`normalize_contrast`.
@@ -38,10 +39,8 @@ def _gray(img: Image.Image | np.ndarray) -> np.ndarray:
     if isinstance(img, Image.Image):
         if img.width == 0 or img.height == 0:
             raise ImageError("image is empty")
-        if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-            # Transparent areas become paper (white), not ink.
-            rgba = img.convert("RGBA")
-            img = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+        if is_see_through(img):  # transparent areas (alpha or a transparency key) become paper, not ink
+            img = flatten_on_white(img)
         if img.mode not in ("L", "I", "I;16", "I;16B", "I;16L", "F"):
             img = img.convert("L")
     a = np.asarray(img)
