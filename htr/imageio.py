@@ -31,6 +31,8 @@ _KEYED_MODES = {"P", "L", "1", "RGB"}
 def is_see_through(im: Image.Image) -> bool:
     """Whether ``im`` has transparent pixels to show as paper: an alpha channel or a transparency key."""
     return im.mode in _ALPHA_MODES or (im.mode in _KEYED_MODES and "transparency" in im.info)
+
+
 # Modes converted through RGB (Pillow's ITU-R 601 luma) rather than straight to L.
 _COLOR_MODES = {"RGB", "RGBX", "CMYK", "YCbCr", "HSV"}
 
