@@ -38,16 +38,17 @@ def finite_floats(text: str) -> tuple[float, ...]:
     return _number_list(text, finite_float)
 
 
+def signed_float(text: str) -> float:
+    """An argparse type: a finite number of either sign."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
 def signed_floats(text: str) -> tuple[float, ...]:
-    """An argparse type: comma-separated finite numbers of either sign, at least one."""
-
-    def signed(x: str) -> float:
-        value = float(x)
-        if not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"must be a finite number, got {x}")
-        return value
-
-    return _number_list(text, signed)
+    """An argparse type: comma-separated :func:`signed_float` values, at least one."""
+    return _number_list(text, signed_float)
 
 
 def _number_list(text: str, number: Callable[[str], float]) -> tuple[float, ...]:

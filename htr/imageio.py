@@ -25,7 +25,11 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
 # Modes whose transparency is a key (PNG tRNS, GIF): one palette entry, gray level or colour is see-through.
 # Pillow keeps the key in ``info["transparency"]``; converting to RGBA applies it.
+# Not applied: a key on 16-bit gray (mode I;16), and on 2- or 4-bit gray, where Pillow keeps the key on the
+# file's scale but scales the pixels to 0..255. Both are rare in scans.
 _KEYED_MODES = {"P", "L", "1", "RGB"}
+# Modes converted through RGB (Pillow's ITU-R 601 luma) rather than straight to L.
+_COLOR_MODES = {"RGB", "RGBX", "CMYK", "YCbCr", "HSV"}
 
 
 def is_see_through(im: Image.Image) -> bool:
@@ -33,14 +37,11 @@ def is_see_through(im: Image.Image) -> bool:
     return im.mode in _ALPHA_MODES or (im.mode in _KEYED_MODES and "transparency" in im.info)
 
 
-# Modes converted through RGB (Pillow's ITU-R 601 luma) rather than straight to L.
-_COLOR_MODES = {"RGB", "RGBX", "CMYK", "YCbCr", "HSV"}
-
-
 def load_image(path: str | Path) -> Image.Image:
     """Load ``path`` as a fully decoded 8-bit grayscale ('L') image, EXIF orientation applied.
 
-    Transparent pixels become white; 16-bit images are scaled by their dtype's range (65535 -> 255);
+    Transparent pixels (alpha, or a transparency key on a palette, 8-bit gray, 1-bit or RGB image) become
+    white; 16-bit images are scaled by their dtype's range (65535 -> 255);
     float images are scaled from 0..1, kept if already within 0..255, else stretched by their min/max.
     Raises :class:`ImageError` (naming ``path``) for a missing, empty, non-image, corrupt, truncated,
     zero-area or oversized file.

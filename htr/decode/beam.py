@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from htr.decode.backends import LN10, FlashlightBackend, LMSpec, PyctcdecodeBackend
-from htr.decode.config import DecodeConfig, require_lm_path
+from htr.decode.config import DEFAULT_BEAM_THRESHOLD, DecodeConfig, require_lm_path
 from htr.decode.greedy import Hypothesis, greedy_path, line_confidence
 from htr.errors import HTRError
 from htr.lm.files import TUNED_KEYS, lexicon_path, read_meta
@@ -157,7 +157,7 @@ class BeamDecoder:
         labels: list[str],
         backend: str = "flashlight",
         beam_size: int = 16,
-        beam_threshold: float = 20.0,
+        beam_threshold: float = DEFAULT_BEAM_THRESHOLD,
         lm: LMSpec | None = None,
         lm_weight: float = 0.5,
         word_insertion_penalty: float = 0.0,
@@ -206,21 +206,21 @@ class BeamDecoder:
         return [self.decode(lp) for lp in batch]
 
 
-def resolve_config(cfg: DecodeConfig) -> tuple[DecodeConfig, LMSpec | None]:
+def resolve_config(cfg: DecodeConfig, apply_tuned: bool = True) -> tuple[DecodeConfig, LMSpec | None]:
     """The effective settings of ``cfg`` and its LM, after applying tuned values from ``lm_path.json``.
 
     Rule: a tuned value stored in ``PATH.json`` (``lm_weight``, ``word_insertion_penalty``, ``char_bonus``,
-    ``beam_threshold``)
-    replaces the config's value only where the config holds the :class:`DecodeConfig` default. The stored
-    ``backend`` likewise replaces a default backend; when the config names another backend explicitly the
-    tuned weights (which belong to the stored backend) are not used. An explicit non-default value always
-    wins; to force a default value over a tuned one, remove it from ``PATH.json``.
+    ``beam_threshold``) replaces the config's value only where the config holds the :class:`DecodeConfig`
+    default (for ``beam_threshold``, null). The stored ``backend`` likewise replaces a default backend; when the
+    config names another backend explicitly the tuned weights (which belong to the stored backend) are not used.
+    An explicit non-default value always wins; to force a default value over a tuned one, remove it from
+    ``PATH.json``. ``apply_tuned=False`` takes the config as it is (``htr.lm tune``, which sets every value).
     """
     # a plain copy: cfg may also be an OmegaConf structured config
     cfg = DecodeConfig(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(DecodeConfig)})
     require_lm_path(cfg)
     if cfg.name == "beam" or cfg.lm_path is None:
-        return cfg, None
+        return _with_threshold(cfg), None
     lm_path = Path(cfg.lm_path)
     if not lm_path.is_file():
         raise HTRError("language model file does not exist", lm_path)
@@ -229,7 +229,7 @@ def resolve_config(cfg: DecodeConfig) -> tuple[DecodeConfig, LMSpec | None]:
     eff = dataclasses.replace(cfg)
     if "backend" in meta and cfg.backend == default.backend:
         eff.backend = str(meta["backend"])
-    if meta.get("backend", eff.backend) == eff.backend:
+    if apply_tuned and meta.get("backend", eff.backend) == eff.backend:
         for key in TUNED_KEYS:
             if key != "backend" and key in meta and getattr(cfg, key) == getattr(default, key):
                 setattr(eff, key, float(meta[key]))
@@ -239,7 +239,14 @@ def resolve_config(cfg: DecodeConfig) -> tuple[DecodeConfig, LMSpec | None]:
         raise HTRError(f"unknown LM unit {unit!r} in {lm_path}.json")
     if unit == "word" and lexicon is None:
         raise HTRError(f"word LM without a lexicon: expected {lexicon_path(lm_path)} or decode.lexicon", lm_path)
-    return eff, LMSpec(path=str(lm_path), unit=unit, lexicon=str(lexicon) if unit == "word" else None)
+    return _with_threshold(eff), LMSpec(path=str(lm_path), unit=unit, lexicon=str(lexicon) if unit == "word" else None)
+
+
+def _with_threshold(cfg: DecodeConfig) -> DecodeConfig:
+    """``cfg`` with a null ``beam_threshold`` (neither given nor tuned) set to the default."""
+    if cfg.beam_threshold is None:
+        cfg.beam_threshold = DEFAULT_BEAM_THRESHOLD
+    return cfg
 
 
 def _find_lexicon(cfg: DecodeConfig, lm_path: Path, meta: dict) -> Path | None:
@@ -257,13 +264,13 @@ def _find_lexicon(cfg: DecodeConfig, lm_path: Path, meta: dict) -> Path | None:
     return p if p.is_file() else None
 
 
-def make_beam_decoder(cfg: DecodeConfig, labels: list[str]) -> BeamDecoder:
+def make_beam_decoder(cfg: DecodeConfig, labels: list[str], apply_tuned: bool = True) -> BeamDecoder:
     """A :class:`BeamDecoder` for ``cfg`` (``name`` beam or beam_lm); tuned values: :func:`resolve_config`."""
     if cfg.name not in ("beam", "beam_lm"):
         raise HTRError(f"unknown decoder {cfg.name!r}; expected greedy, beam or beam_lm")
     if cfg.name == "beam" and cfg.lm_path:
         log.info("decode.name=beam ignores decode.lm_path; use beam_lm to decode with the LM")
-    eff, lm = resolve_config(cfg)
+    eff, lm = resolve_config(cfg, apply_tuned)
     return BeamDecoder(
         labels,
         backend=eff.backend,

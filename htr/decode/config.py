@@ -7,6 +7,9 @@ from typing import Optional  # noqa: UP035 - OmegaConf wants typing generics
 
 from htr.errors import HTRError
 
+#: The beam threshold when neither the config nor the LM's tuned values give one.
+DEFAULT_BEAM_THRESHOLD = 20.0
+
 
 @dataclass
 class DecodeConfig:
@@ -17,10 +20,11 @@ class DecodeConfig:
             search with the n-gram LM ``lm_path``).
         backend: the beam-search engine: "flashlight" (flashlight-text) or "pyctcdecode".
         beam_size: hypotheses kept at each frame.
-        beam_threshold: hypotheses and labels scoring more than this below a frame's best are pruned.
+        beam_threshold: hypotheses and labels scoring more than this below a frame's best are pruned (labels
+            by flashlight only); null: the value ``python -m htr.lm tune`` saved with the LM, else
+            ``DEFAULT_BEAM_THRESHOLD``. Null rather than 20 so that an explicit 20 is kept.
         lm_path: the ARPA language model (from ``python -m htr.lm build``) for ``beam_lm``; tuned weights
-            saved next to it (``LM.json``) replace ``beam_threshold`` and the three below where those are left at
-            their defaults.
+            saved next to it (``LM.json``) replace the three below where those are left at their defaults.
         lm_weight: weight of the LM's log-probability against the model's.
         word_insertion_penalty: score added at each word (each space for a character LM).
         char_bonus: score added at each character (character LMs only).
@@ -30,7 +34,7 @@ class DecodeConfig:
     name: str = "greedy"
     backend: str = "flashlight"
     beam_size: int = 16
-    beam_threshold: float = 20.0
+    beam_threshold: Optional[float] = None  # noqa: UP045
     lm_path: Optional[str] = None  # noqa: UP045
     lm_weight: float = 0.5
     word_insertion_penalty: float = 0.0

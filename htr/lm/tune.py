@@ -2,7 +2,7 @@
 
 The optical model runs once; each candidate setting only re-decodes the stored log-probabilities. The best
 weight and penalty (lowest CER, then WER) are chosen at the widest beam threshold. Then, at those, narrower
-thresholds are tried: the narrowest that reads the lines at no higher CER is kept, since a narrower beam prunes
+thresholds are tried in turn while the CER does not rise, and the narrowest is kept, since a narrower beam prunes
 more hypotheses and labels per frame and decodes faster. How far the beam can be narrowed depends on the model
 (how peaked its frames are) and on the LM weight, hence a tuned value rather than one default. The choice is
 written to ``LM.json`` so ``recognize --lm LM`` and ``evaluate --lm LM`` use it.
@@ -11,12 +11,14 @@ written to ``LM.json`` so ``recognize --lm LM`` and ``evaluate --lm LM`` use it.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from htr.data.formats import read_dataset
 from htr.data.lines import LineStore
-from htr.decode import DecodeConfig, make_decoder
+from htr.decode import DecodeConfig
+from htr.decode.beam import make_beam_decoder
 from htr.errors import DataError
 from htr.inference import line_log_probs, load_model
 from htr.lm.files import update_meta
@@ -38,9 +40,10 @@ def tune(
     """Grid-search ``lm_weight`` x ``word_insertion_penalty``, then narrow the beam; write the best to ``LM.json``.
 
     ``data`` may list several datasets: their lines (``max_lines`` of each) are pooled, so the values chosen
-    minimize the CER over all of them. The grid runs at the widest of ``beam_thresholds``; each narrower one is
-    then tried at the best weight and penalty, and the narrowest with no higher CER is kept. Returns the best
-    setting, the grid, the thresholds tried (with decoding ms per line) and the number of lines."""
+    minimize the CER over all of them. The grid runs at the widest of ``beam_thresholds``; narrower ones are
+    then tried at the best weight and penalty (:func:`narrow`), judged on CER alone (the WER may differ).
+    Values stored by an earlier tune are not used while tuning. Returns the best setting, the grid, the
+    thresholds tried (with decoding ms per line) and the number of lines."""
     loaded = load_model(checkpoint)
     datasets = data if isinstance(data, list) else [data]
     samples = [s for d in datasets for s in read_dataset(d, split=split)[:max_lines]]
@@ -48,6 +51,10 @@ def tune(
         raise DataError(f"no lines in split {split!r} to tune on", data)
     store = LineStore.build(samples, loaded.preprocess)
     usable = [i for i in range(len(samples)) if i not in store.errors]
+    if not usable:
+        raise DataError(f"none of the {len(samples)} lines in split {split!r} could be read to tune on", data)
+    if not beam_thresholds:
+        raise ValueError("beam_thresholds: give at least one")
     log_probs = line_log_probs(loaded, [store[i] for i in usable])
     refs = [samples[i].text for i in usable]
     widest, *narrower = sorted(set(beam_thresholds), reverse=True)
@@ -55,7 +62,7 @@ def tune(
     def score(w: float, pen: float, threshold: float) -> dict[str, Any]:
         cfg = DecodeConfig(name="beam_lm", lm_path=str(lm_path), lm_weight=w, word_insertion_penalty=pen,
                            beam_size=beam_size, beam_threshold=threshold)  # fmt: skip
-        dec = make_decoder(cfg, loaded.charset.labels)
+        dec = make_beam_decoder(cfg, loaded.charset.labels, apply_tuned=False)  # values stored by a last tune: not here
         rates, start = ErrorRates(), time.perf_counter()
         for ref, lp in zip(refs, log_probs, strict=True):
             rates.add(ref, dec.decode(lp).text)
@@ -67,9 +74,9 @@ def tune(
         return r
 
     grid = [score(w, pen, widest) for w in weights for pen in (penalties if w > 0 else (0.0,))]
-    best = min(grid, key=lambda r: (r["cer"], r["wer"]))
-    narrowed = [best, *(score(best["lm_weight"], best["word_insertion_penalty"], t) for t in narrower)]
-    best = min((r for r in narrowed if r["cer"] <= best["cer"]), key=lambda r: r["beam_threshold"])
+    best_wide = min(grid, key=lambda r: (r["cer"], r["wer"]))
+    w, pen = best_wide["lm_weight"], best_wide["word_insertion_penalty"]
+    best, narrowed = narrow(best_wide, narrower, lambda t: score(w, pen, t))
     update_meta(lm_path, {
         "lm_weight": best["lm_weight"], "word_insertion_penalty": best["word_insertion_penalty"],
         "beam_threshold": best["beam_threshold"], "backend": "flashlight",
@@ -77,3 +84,20 @@ def tune(
         "tuned_cer": best["cer"], "tuned_wer": best["wer"],
     })  # fmt: skip
     return {"best": best, "grid": grid, "thresholds": narrowed, "lines": len(refs)}
+
+
+def narrow(
+    wide: dict[str, Any], narrower: list[float], score: Callable[[float], dict[str, Any]]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The narrowest setting kept, and all tried: ``wide``, then ``score`` of each of ``narrower`` (widest first)
+    up to the first whose CER is higher than ``wide``'s.
+
+    Narrowing stops there rather than trying on: a narrower beam that ties again after one that lost is more
+    likely luck on these lines than a safe setting."""
+    kept, tried = wide, [wide]
+    for threshold in narrower:
+        tried.append(score(threshold))
+        if tried[-1]["cer"] > wide["cer"]:
+            break
+        kept = tried[-1]
+    return kept, tried

@@ -19,8 +19,9 @@ def to_ink_array(img: Image.Image | np.ndarray) -> np.ndarray:
     """Convert a page-style image (dark ink on light paper) to an ink-high float32 array.
 
     Args:
-        img: a PIL image (colour modes are converted to 8-bit grayscale with transparent areas as
-            paper; 'I;16', 'I' and 'F' images keep their depth), or an array: 2-D grayscale or 3-D
+        img: a PIL image (colour modes are converted to 8-bit grayscale; transparent areas, by alpha or by
+            a transparency key as :func:`htr.imageio.is_see_through` tells, are paper; 'I;16', 'I' and 'F'
+            images keep their depth), or an array: 2-D grayscale or 3-D
             (H, W, 3|4) RGB(A), of dtype uint8 (0..255), uint16 (0..65535), other integers (0..255, or
             0..65535 if any value exceeds 255), bool (True = paper, as in PIL mode '1') or float
             (0..1; if any value exceeds 1, 0..255). Non-finite floats count as paper.
