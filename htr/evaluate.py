@@ -104,6 +104,10 @@ def main() -> int:
             writable_output(out)
     loaded = load_model(args.checkpoint, args.device, args.backend)
     split = None if args.split == "all" else args.split
+    if decode_config(args).name != "greedy":  # which weights and beam the figures come from (LM.json may set them)
+        from htr.decode.beam import describe
+
+        print(f"decoding: {describe(decode_config(args))}", file=sys.stderr)
     if len(args.data) > 1:
         return _evaluate_several(loaded, args, split)
     result = evaluate(

@@ -11,6 +11,9 @@ from pathlib import Path
 import editdistance
 import pytest
 
+from htr.lm.files import update_meta
+from htr.lm.ngram import build_lm
+
 from .conftest import REPO, TINY_MODEL, compose_config, write_tsv_dataset
 
 CONF = REPO / "htr" / "conf"
@@ -36,7 +39,12 @@ def test_train_evaluate_recognize(tmp_path):
     result = json.loads(p.stdout)
     assert result["lines"] == 2 and result["chars"] == len("four five six") + len("seven")
     p = _run("htr.evaluate", str(ckpt), str(tsv), "--split", "test")
-    assert p.stdout.startswith("CER ") and "lines 2" in p.stdout
+    assert p.stdout.startswith("CER ") and "lines 2" in p.stdout and "decoding" not in p.stderr  # greedy
+    lm = tmp_path / "chars.arpa"  # with an LM, stderr says which settings the figures come from
+    build_lm(texts * 2, lm, unit="char", order=3)
+    update_meta(lm, {"lm_weight": 0.3, "beam_threshold": 7.0})
+    p = _run("htr.evaluate", str(ckpt), str(tsv), "--split", "test", "--lm", str(lm), "--beam-threshold", "20")
+    assert f"decoding: beam_lm (flashlight): beam 16, threshold 20, char LM {lm} at weight 0.3," in p.stderr
 
     images = sorted((tmp_path / "d" / "lines").glob("test*.png"))
     p = _run("htr.recognize", *map(str, images), "--checkpoint", str(ckpt), "--json", "--chars")

@@ -242,6 +242,18 @@ def resolve_config(cfg: DecodeConfig, apply_tuned: bool = True) -> tuple[DecodeC
     return _with_threshold(eff), LMSpec(path=str(lm_path), unit=unit, lexicon=str(lexicon) if unit == "word" else None)
 
 
+def describe(cfg: DecodeConfig) -> str:
+    """One line of the settings a beam decoder for ``cfg`` runs with, tuned values applied: what was measured."""
+    eff, lm = resolve_config(cfg)
+    text = f"{eff.name} ({eff.backend}): beam {eff.beam_size}, threshold {eff.beam_threshold:g}"
+    if lm is not None:
+        text += (f", {lm.unit} LM {lm.path} at weight {eff.lm_weight:g}, word insertion penalty "
+                 f"{eff.word_insertion_penalty:g}")  # fmt: skip
+        if eff.char_bonus:
+            text += f", char bonus {eff.char_bonus:g}"
+    return text
+
+
 def _with_threshold(cfg: DecodeConfig) -> DecodeConfig:
     """``cfg`` with a null ``beam_threshold`` (neither given nor tuned) set to the default."""
     if cfg.beam_threshold is None:
