@@ -104,15 +104,14 @@ def main() -> int:
             writable_output(out)
     loaded = load_model(args.checkpoint, args.device, args.backend)
     split = None if args.split == "all" else args.split
-    if decode_config(args).name != "greedy":  # which weights and beam the figures come from (LM.json may set them)
+    decoder = decode_config(args)
+    if decoder.name != "greedy":  # which weights and beam the figures come from (LM.json may set them)
         from htr.decode.beam import describe
 
-        print(f"decoding: {describe(decode_config(args))}", file=sys.stderr)
+        print(f"decoding: {describe(decoder)}", file=sys.stderr)
     if len(args.data) > 1:
         return _evaluate_several(loaded, args, split)
-    result = evaluate(
-        loaded, args.data[0], split, decode_config(args), args.batch_size, max_bad_fraction=args.max_bad_fraction
-    )
+    result = evaluate(loaded, args.data[0], split, decoder, args.batch_size, max_bad_fraction=args.max_bad_fraction)
     _report(args, {source_name(args.data[0]): result}, result)
     if args.per_line:
         with open(args.per_line, "w", newline="", encoding="utf-8") as f:

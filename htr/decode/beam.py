@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 BACKENDS = ("flashlight", "pyctcdecode")
 _NBEST_RESCORED = 2
 
-__all__ = ["LN10", "BeamDecoder", "LMSpec", "ctc_log_likelihood", "make_beam_decoder", "resolve_config"]
+__all__ = ["LN10", "BeamDecoder", "LMSpec", "ctc_log_likelihood", "describe", "make_beam_decoder", "resolve_config"]
 
 
 def ctc_log_likelihood(log_probs: np.ndarray, labelings: list[list[int]], blank: int = 0) -> np.ndarray:
@@ -227,7 +227,7 @@ def resolve_config(cfg: DecodeConfig, apply_tuned: bool = True) -> tuple[DecodeC
     meta = read_meta(lm_path)
     default = DecodeConfig()
     eff = dataclasses.replace(cfg)
-    if "backend" in meta and cfg.backend == default.backend:
+    if apply_tuned and "backend" in meta and cfg.backend == default.backend:
         eff.backend = str(meta["backend"])
     if apply_tuned and meta.get("backend", eff.backend) == eff.backend:
         for key in TUNED_KEYS:

@@ -29,14 +29,15 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--unit", choices=sorted(DEFAULT_ORDER), default="char", help="tokens: characters or words")
     b.add_argument("--order", type=positive_int, default=None, help="n-gram order (default: 6 for char, 3 for word)")
     b.add_argument("--split", default=None, help="use only manifest rows of this split (e.g. train)")
-    t = sub.add_parser("tune", help="pick lm_weight and the insertion penalty on a validation split")
+    t = sub.add_parser("tune", help="pick lm_weight, the insertion penalty and the beam threshold on validation lines")
     t.add_argument("checkpoint", help="the model (best.pt)")
     t.add_argument("data", nargs="+", help="dataset(s) with the validation lines (lines.tsv, IAM, folder of pairs)")
     t.add_argument("--lm", required=True, metavar="PATH", help="the ARPA model; the result goes to PATH.json")
     t.add_argument("--split", default="val")
     t.add_argument("--weights", type=finite_floats, default="0,0.2,0.4,0.6,0.8,1.0,1.3",
                    help="comma-separated lm_weight values")  # fmt: skip
-    t.add_argument("--penalties", type=signed_floats, default="0,1,2", help="comma-separated word insertion penalties")
+    t.add_argument("--penalties", type=signed_floats, default="0,1,2",
+                   help="comma-separated word insertion penalties (negative ones: --penalties=-1,0)")  # fmt: skip
     t.add_argument("--beam-size", type=positive_int, default=16)
     t.add_argument("--beam-thresholds", type=finite_floats, default="20,12,8,5",
                    help="comma-separated beam thresholds: the grid runs at the widest, then the narrowest that "

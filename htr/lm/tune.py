@@ -44,6 +44,8 @@ def tune(
     then tried at the best weight and penalty (:func:`narrow`), judged on CER alone (the WER may differ).
     Values stored by an earlier tune are not used while tuning. Returns the best setting, the grid, the
     thresholds tried (with decoding ms per line) and the number of lines."""
+    if not beam_thresholds:
+        raise ValueError("beam_thresholds: give at least one")
     loaded = load_model(checkpoint)
     datasets = data if isinstance(data, list) else [data]
     samples = [s for d in datasets for s in read_dataset(d, split=split)[:max_lines]]
@@ -53,8 +55,6 @@ def tune(
     usable = [i for i in range(len(samples)) if i not in store.errors]
     if not usable:
         raise DataError(f"none of the {len(samples)} lines in split {split!r} could be read to tune on", data)
-    if not beam_thresholds:
-        raise ValueError("beam_thresholds: give at least one")
     log_probs = line_log_probs(loaded, [store[i] for i in usable])
     refs = [samples[i].text for i in usable]
     widest, *narrower = sorted(set(beam_thresholds), reverse=True)
@@ -79,7 +79,7 @@ def tune(
     best, narrowed = narrow(best_wide, narrower, lambda t: score(w, pen, t))
     update_meta(lm_path, {
         "lm_weight": best["lm_weight"], "word_insertion_penalty": best["word_insertion_penalty"],
-        "beam_threshold": best["beam_threshold"], "backend": "flashlight",
+        "beam_threshold": best["beam_threshold"], "char_bonus": 0.0, "backend": "flashlight",
         "tuned_on": f"{', '.join(map(str, datasets))} split {split} ({len(refs)} lines)",
         "tuned_cer": best["cer"], "tuned_wer": best["wer"],
     })  # fmt: skip
