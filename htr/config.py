@@ -264,6 +264,11 @@ class TrainConfig:
             down to the rows the checkpoint's LSTMs were trained on: e.g. 72 with ``[[3, 3], [2, 2], [2, 1], [1,
             1]]`` for the ``cpu`` model's 48 with ``[[2, 2], [2, 2], [2, 1], [1, 1]]`` (the same feature map from
             the second block on, with 1.5 times the pixels under the first). null: the checkpoint's height.
+        init_lstm_hidden: with ``init_from``, widen its LSTMs to this many units per direction, starting from
+            the same function: trained weights kept, new units' outgoing weights zero (htr/widen.py). null: the
+            checkpoint's.
+        init_conv_channels: with ``init_from``, widen its conv blocks to these channels (one per block, none
+            narrower), the same way. null: the checkpoint's.
         log_every_steps: write the mean training loss and gradient norm to TensorBoard every this many steps.
         num_val_images: validation lines shown in TensorBoard with their predictions at each validation.
         max_bad_fraction: refuse to train when more than this fraction of the training or validation lines
@@ -299,6 +304,8 @@ class TrainConfig:
     init_from: str | None = None
     init_conv_pools: list[list[int]] | None = None
     init_height: int | None = None
+    init_lstm_hidden: int | None = None
+    init_conv_channels: list[int] | None = None
     log_every_steps: int = 20
     num_val_images: int = 16
     max_bad_fraction: float = 0.05

@@ -38,6 +38,7 @@ from htr.model import CRNN, count_parameters, feature_rows, width_stride
 from htr.runtime import resolve_checkpoint, training_threads
 from htr.train_data import datasets, loaders
 from htr.train_log import TrainLogger
+from htr.widen import widened_state
 
 
 @dataclass
@@ -121,6 +122,8 @@ def setup_run(cfg: Config) -> Run:
     )  # fmt: skip
     model = CRNN(cfg.model, len(charset))
     if init is not None:
+        if cfg.train.init_lstm_hidden is not None or cfg.train.init_conv_channels is not None:
+            init = {**init, "model": widened_state(init["model"], source.model, model)}
         n_new = load_pretrained(model, init, charset, init_path)
         say(f"initialized from {init_path}; {n_new} new labels")
     model = model.to(device)
@@ -177,7 +180,7 @@ def _starting_point(cfg: Config) -> tuple[dict | None, dict | None, str | None, 
             f"train.resume={cfg.train.resume} holds a model without its training state (optimizer, RNG, step), so "
             "there is no run to continue; start a new run from its weights with train.init_from instead"
         )
-    for name in ("init_conv_pools", "init_height"):
+    for name in ("init_conv_pools", "init_height", "init_lstm_hidden", "init_conv_channels"):
         if getattr(cfg.train, name) is not None and not cfg.train.init_from:
             raise HTRError(
                 f"train.{name} changes train.init_from's model, and no train.init_from is set; "
@@ -192,6 +195,8 @@ def _starting_point(cfg: Config) -> tuple[dict | None, dict | None, str | None, 
     if init is not None and (cfg.train.init_conv_pools is not None or cfg.train.init_height is not None):
         cfg.model = _repooled(bundle.model, cfg.train.init_conv_pools, cfg.train.init_height, init_path)
         cfg.data.preprocess.height = cfg.model.height
+    if init is not None and (cfg.train.init_lstm_hidden is not None or cfg.train.init_conv_channels is not None):
+        cfg.model = _widened(cfg.model, cfg.train.init_lstm_hidden, cfg.train.init_conv_channels, init_path)
     if cfg.data.preprocess.height != cfg.model.height:
         raise HTRError(
             f"data.preprocess.height={cfg.data.preprocess.height} differs from model.height={cfg.model.height}; "
@@ -225,6 +230,27 @@ def _repooled(model: ModelConfig, pools: list[list[int]] | None, height: int | N
             f"for the LSTMs, and {path} was trained with {trained_rows} (height {model.height}, pooled {trained}); "
             "its LSTMs' input size depends on them, so the pooling heights must bring the height to the same rows"
         )
+    return new
+
+
+def _widened(model: ModelConfig, hidden: int | None, channels: list[int] | None, path: str) -> ModelConfig:
+    """The checkpoint's model with ``train.init_lstm_hidden`` and ``train.init_conv_channels`` applied, checked:
+    widening only (no trained unit is dropped), one width per conv block."""
+    new = copy.deepcopy(model)
+    if hidden is not None:
+        if hidden < model.lstm_hidden:
+            raise HTRError(f"train.init_lstm_hidden={hidden} is narrower than the {model.lstm_hidden} units of "
+                           f"{path}'s LSTMs; widening keeps every trained unit")  # fmt: skip
+        new.lstm_hidden = hidden
+    if channels is not None:
+        trained = list(model.conv_channels)
+        if model.encoder != "conv" or len(channels) != len(trained):
+            raise HTRError(f"train.init_conv_channels={list(channels)} needs one width for each conv block of "
+                           f"{path} ({trained}, encoder {model.encoder})")  # fmt: skip
+        if any(c < t for c, t in zip(channels, trained)):
+            raise HTRError(f"train.init_conv_channels={list(channels)} is narrower than {path}'s {trained} in some "
+                           "block; widening keeps every trained channel")  # fmt: skip
+        new.conv_channels = list(channels)
     return new
 
 
