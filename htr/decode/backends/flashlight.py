@@ -10,6 +10,7 @@ from flashlight.lib.text import decoder as fl
 from flashlight.lib.text.decoder.kenlm import KenLM
 from flashlight.lib.text.dictionary import Dictionary
 
+from htr.decode.backends.arpa_bonus import arpa_with_bonuses
 from htr.decode.backends.common import LN10, LMSpec, collapse, dedupe, load_lm
 from htr.errors import HTRError
 from htr.lm.files import read_lexicon
@@ -37,6 +38,24 @@ class _BonusLM(fl.LM):
         return out, self.weight * s
 
 
+def _char_lm(path: str, tokens: LabelTokens, lm_weight: float, penalty: float, char_bonus: float):  # noqa: ANN202
+    """The character LM and the weight to give it: the bonuses baked into a copy of the ARPA file where that is
+    exact (arpa_bonus), else added by :class:`_BonusLM` (every LM query then goes through Python)."""
+    vocab = Dictionary(list(tokens.tokens))
+    weight = lm_weight * LN10
+    if not (penalty or char_bonus):
+        return load_lm(path, KenLM, vocab), weight
+    bonus = [0.0 if i == tokens.blank else char_bonus for i in range(len(tokens.labels))]
+    if tokens.space is not None:
+        bonus[tokens.space] = penalty
+    if weight:
+        log10_bonus = {tokens.tokens[i]: b / weight for i, b in enumerate(bonus) if i != tokens.blank}
+        with arpa_with_bonuses(path, log10_bonus) as baked:
+            if baked is not None:
+                return load_lm(baked, KenLM, vocab), weight
+    return _BonusLM(load_lm(path, KenLM, vocab), weight, bonus), 1.0
+
+
 class FlashlightBackend:
     """flashlight-text: ``LexiconFreeDecoder`` (``ZeroLM`` or a char LM) or ``LexiconDecoder`` (word LM)."""
 
@@ -62,15 +81,7 @@ class FlashlightBackend:
             self._lm = fl.ZeroLM()
             self._args = (beam_size, beam_threshold, 0.0, 0.0, True)  # log-add: sum over alignments
         elif lm.unit == "char":
-            base = load_lm(lm.path, KenLM, Dictionary(list(tokens.tokens)))
-            weight = lm_weight * LN10
-            if word_insertion_penalty or char_bonus:
-                bonus = [0.0 if i == tokens.blank else char_bonus for i in range(c)]
-                if tokens.space is not None:
-                    bonus[tokens.space] = word_insertion_penalty
-                self._lm, weight = _BonusLM(base, weight, bonus), 1.0
-            else:
-                self._lm = base
+            self._lm, weight = _char_lm(lm.path, tokens, lm_weight, word_insertion_penalty, char_bonus)
             self._args = (beam_size, beam_threshold, weight, 0.0, False)
         else:
             if tokens.space is None:
