@@ -165,3 +165,28 @@ def test_bad_onnx_inputs_fail_with_one_sentence(exported, tmp_path):
     save_onnx(bare, tmp_path / "bare.onnx")
     with pytest.raises(CheckpointError, match="not an ONNX model exported by htr"):
         load_model(tmp_path / "bare.onnx")
+
+
+def test_weights_exact_in_float16_are_stored_as_float16_and_read_the_same(tmp_path, monkeypatch):
+    """A checkpoint whose weights are float16 values (as the shipped one) exports at about half the size and
+    reads exactly as its export in float32 does; one with full float32 weights keeps them as they are."""
+    full, halved = tmp_path / "full.pt", tmp_path / "halved.pt"
+    write_random_checkpoint(full)
+    ckpt = torch.load(full, weights_only=True)
+    ckpt["model"] = {k: v.half().float() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
+    save_checkpoint(halved, ckpt)
+    protos = {name: export_checkpoint(path) for name, path in (("full", full), ("halved", halved))}
+    monkeypatch.setattr("htr.export.halve_exact_weights", lambda proto: 0)
+    protos["float32"] = export_checkpoint(halved)
+    kinds = {
+        name: {init.data_type for init in p.graph.initializer if onnx.numpy_helper.to_array(init).size >= 1024}
+        for name, p in protos.items()
+    }
+    # (the exporter folds batch norm into the convolutions: those products stay float32)
+    assert kinds["full"] == kinds["float32"] == {onnx.TensorProto.FLOAT}
+    assert onnx.TensorProto.FLOAT16 in kinds["halved"]
+    sizes = {name: len(p.SerializeToString()) for name, p in protos.items()}
+    assert sizes["halved"] < 0.6 * sizes["float32"]
+    batch = lines_to_batch([np.random.default_rng(0).random((32, w), dtype=np.float32) for w in (90, 40)])
+    got, want = (OnnxModel(protos[k].SerializeToString(), threads=1).log_probs(**batch) for k in ("halved", "float32"))
+    assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
