@@ -18,7 +18,8 @@ from htr.preprocess.slant import shear_matrix, slant_of_work_copy
 #: the key of the preprocessed-lines cache (:mod:`htr.data.lines`), so stale cached lines are never reused.
 #: 2: skew and slant undone by whole-pixel row/column shifts before the resize, instead of a bilinear warp.
 #: 3: big-endian 16-bit images whose values fit in 8 bits are read as 16-bit data.
-PIPELINE_VERSION = 3
+#: 4: pure white pixels are left out of the noise estimate when the paper is darker (a polygon's white fill).
+PIPELINE_VERSION = 4
 
 #: Skew and slant are not corrected when that would move no pixel by more than this (in pixels).
 _MIN_SHIFT = 0.5
