@@ -167,6 +167,27 @@ def test_normalize_contrast_constant_image_gives_zeros(value: float, shape: tupl
     assert np.all(out == 0.0)
 
 
+@pytest.mark.parametrize("fill", [0.42, 0.46, 0.49])
+@pytest.mark.parametrize("paper", [190, 205])
+def test_normalize_contrast_ignores_a_white_polygon_fill(fill: float, paper: int) -> None:
+    """Grey paper with ink, the area outside the line's polygon painted pure white (as eScriptorium's line
+    exports are): the white is not the paper's noise. Counted as such, it zeroed the whole line."""
+    img = np.asarray(render_line(ink=0, paper=255), dtype=np.float64) / 255.0
+    mask_ink, mask_paper = img < 0.02, img == 1.0
+    rng = np.random.default_rng(1)
+    gray = np.clip(np.round(paper + (60 - paper) * (1.0 - img) + rng.normal(0.0, 2.0, img.shape)), 0, 254)
+    outside = np.zeros(img.shape, bool)  # a band above and below the line, as a polygon leaves it
+    rows = round(fill * img.shape[0] / 2)
+    outside[:rows], outside[img.shape[0] - rows :] = True, True
+    gray[outside] = 255
+    out = normalize_contrast(to_ink_array(gray.astype(np.uint8)))
+    inside_ink, inside_paper = mask_ink & ~outside, mask_paper & ~outside
+    assert inside_ink.sum() > 50
+    assert np.median(out[inside_ink]) >= 0.8
+    assert np.mean(out[inside_paper] == 0.0) > 0.99
+    assert np.all(out[outside] == 0.0)
+
+
 def test_normalize_contrast_finds_sparse_ink() -> None:
     """A single small mark on a large page is still stretched to 1 (ink far below 1 % of pixels)."""
     a = np.full((100, 2000), 0.1, np.float32)

@@ -11,6 +11,10 @@ from htr.preprocess._common import check_2d
 
 #: Number of histogram bins used for the percentile estimates of :func:`normalize_contrast`.
 _BINS = 1024
+#: Bins of the five gray levels just below pure white (250-254 of 255), and how many times their pixel count pure
+#: white must hold to be taken for a fill rather than the paper's noise (see ``_levels``).
+_NEAR_WHITE_BINS = int(5 / 255 * _BINS) + 1
+_FILL_SPIKE = 4
 #: Images larger than this many pixels are sampled on a regular grid for those estimates.
 _SAMPLE = 40_000
 
@@ -175,7 +179,14 @@ def _levels(
 
     bg_bin = int(np.searchsorted(cum, low_pct / 100.0 * n, side="left"))
     bg_bin = min(bg_bin, _BINS - 1)
-    sigma = _noise(hist if bg_bin == 0 or not hist[0] else np.concatenate(([0], hist[1:])), bg_bin)
+    sigma = _noise(hist, bg_bin)
+    if bg_bin and hist[0] > _FILL_SPIKE * hist[1:_NEAR_WHITE_BINS].sum():
+        # Pure white (ink-high 0, the first bin) on a darker paper, standing as a spike over the five gray levels
+        # below it, is not that paper's noise but a fill: typically the area outside a line's polygon that
+        # eScriptorium and kraken exports paint white. Counted, a third of a line's pixels 30-50 levels from
+        # the paper make the noise look as wide as the ink's contrast, and the whole line is zeroed. A paper
+        # whose own noise is clipped at white puts no more there than over those five levels, and keeps it.
+        sigma = _noise(np.concatenate(([0], hist[1:])), bg_bin)
     # The floor is the upper edge of its bin, so every pixel in the background bin maps to exactly 0.
     floor_bin = min(_BINS - 1, bg_bin + int(np.ceil(noise_sigmas * sigma * _BINS)))
     floor = (floor_bin + 1) / _BINS
@@ -191,13 +202,7 @@ def _levels(
 
 
 def _noise(hist: np.ndarray, bg_bin: int) -> float:
-    """Robust noise of the background: 1.4826 x the median of |value - background| over the histogram.
-
-    ``_levels`` passes the histogram without its first bin (pure white paper, ink-high 0) when the background is
-    darker than that: pure white is then not the paper's noise but a fill, typically the area outside a line's
-    polygon that eScriptorium and kraken exports paint white. Counted, a third of a line's pixels sitting 50
-    levels from grey paper would make the noise look as wide as the ink's contrast, and zero the whole line.
-    """
+    """Robust noise of the background: 1.4826 x the median of |value - background| over the histogram."""
     cum = np.cumsum(hist)
     # within[d]: the pixels at most d bins from the background bin (nondecreasing in d).
     # within[d] = cum[min(bg_bin + d, _BINS - 1)] - (cum[bg_bin - d - 1] if d < bg_bin else 0), by slices.

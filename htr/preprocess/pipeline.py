@@ -18,7 +18,7 @@ from htr.preprocess.slant import shear_matrix, slant_of_work_copy
 #: the key of the preprocessed-lines cache (:mod:`htr.data.lines`), so stale cached lines are never reused.
 #: 2: skew and slant undone by whole-pixel row/column shifts before the resize, instead of a bilinear warp.
 #: 3: big-endian 16-bit images whose values fit in 8 bits are read as 16-bit data.
-#: 4: pure white pixels are left out of the noise estimate when the paper is darker (a polygon's white fill).
+#: 4: a spike of pure white on darker paper (a polygon's white fill) is left out of the noise estimate.
 PIPELINE_VERSION = 4
 
 #: Skew and slant are not corrected when that would move no pixel by more than this (in pixels).
