@@ -214,6 +214,11 @@ def write_bad_dataset(root: Path) -> Path:
     add("tall", Image.new("L", (1300, 1200), 230), "tall")
     add("long", Image.new("L", (3300, 32), 230), "long")
     add("square", Image.new("L", (30, 80), 230), "s")
+    # a polygon's white fill over most of the box, grey paper with writing under it: the paper is taken for ink
+    fill = Image.new("L", (300, 60), 255)
+    writing = render_text("under a fill").convert("L").point(lambda v: 190 if v > 200 else v)
+    fill.paste(writing.resize((300, 24)), (0, 36))
+    add("fill", fill, "under a fill")
     (root / "lines.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     return root / "lines.tsv"
 
@@ -239,6 +244,8 @@ def test_check_flags_each_problem_and_blocks(tmp_path: Path, capsys: pytest.Capt
     assert row("height above 1000 px") == (1, "tall")
     assert row("width/height above 100") == (1, "long")
     assert row("width/height below 0.5") == (1, "square")
+    assert row("no ink after preprocessing") == (5, "narrow, flat, tall, ...")  # constant gray: nothing to read
+    assert row("mostly ink after preprocessing") == (1, "fill")
     assert "'ï'x1" in out and "image is corrupt or truncated" in out
     assert "BLOCKED: unreadable image: 2; empty or whitespace-only text: 1; duplicate id: 1" in out
 

@@ -15,6 +15,7 @@ be read at all.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 
@@ -71,9 +72,9 @@ def _convert(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from htr.data.check import check_samples, checkpoint_settings, load_charset, read_for_check
 
-    charset, height, stride, charset_from = None, 64, 4, None
+    charset, height, stride, charset_from, preprocess = None, 64, 4, None, None
     if args.checkpoint:
-        charset, height, stride = checkpoint_settings(args.checkpoint)
+        charset, height, stride, preprocess = checkpoint_settings(args.checkpoint)
         charset_from = f"checkpoint {args.checkpoint}"
     if args.charset_from:
         charset, charset_from = load_charset(args.charset_from)
@@ -82,7 +83,9 @@ def _check(args: argparse.Namespace) -> int:
     if height < 1 or stride < 1:
         raise SystemExit("htr: --height and --stride must be positive")
     samples = read_for_check(args.data, args.split)
-    report = check_samples(samples, charset, height, stride, args.max_narrow, args.jobs)
+    if preprocess is not None and args.height and args.height != preprocess.height:
+        preprocess = dataclasses.replace(preprocess, height=args.height)
+    report = check_samples(samples, charset, height, stride, args.max_narrow, args.jobs, preprocess)
     split = f" (split {args.split})" if args.split else ""
     chars = f"{len(charset.chars)} characters from {charset_from}" if charset else "none given"
     print(f"checked {report.total} lines of {args.data}{split}; height {height}, stride {stride}, charset: {chars}")

@@ -9,13 +9,17 @@ What blocks training (:meth:`CheckReport.blocking`, exit status 1 of ``python -m
 - no lines at all.
 
 Reported without blocking: characters outside the charset (training skips them), narrow lines up to
-``max_narrow``, extreme sizes (height below 8 or above 1000 px, width/height above 100 or below 0.5) and lines
-the reader flagged (IAM ``err``).
+``max_narrow``, extreme sizes (height below 8 or above 1000 px, width/height above 100 or below 0.5), lines
+the reader flagged (IAM ``err``), and lines that preprocessing (the checkpoint's settings, or the defaults at
+``height``) leaves with almost no ink or mostly ink: the paper or a fill taken for ink, or the ink for paper.
+Such lines train the model on a blank or a blob under a full transcription; a polygon's white fill on grey
+paper once zeroed a tenth of two datasets' lines that way (docs/results.md, session 12).
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import os
 from collections import Counter
@@ -23,6 +27,8 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from htr.charset import Charset
 from htr.data.dataset import ctc_min_frames
@@ -33,11 +39,15 @@ from htr.data.lines import MIN_WIDTH
 from htr.data.samples import Sample
 from htr.errors import DataError, HTRError
 from htr.imageio import load_image
+from htr.preprocess.pipeline import PreprocessConfig, preprocess_line
 from htr.progress import progress
 
 MIN_HEIGHT, MAX_HEIGHT = 8, 1000
 MIN_ASPECT, MAX_ASPECT = 0.5, 100.0
 MAX_NARROW = 0.05
+#: Preprocessed lines with fewer than this share of their pixels at ink level 0.5 or more have "no ink"; with
+#: more than MOSTLY_INK, "mostly ink" (handwriting covers about 5-20% of a line cropped to its ink).
+NO_INK, MOSTLY_INK = 0.005, 0.4
 PROGRESS_FROM = 200
 
 #: Problem kinds in table order: key -> label.
@@ -52,6 +62,8 @@ KINDS = {
     "too_long": f"width/height above {MAX_ASPECT:g}",
     "too_square": f"width/height below {MIN_ASPECT:g}",
     "flagged": "flagged by the reader (IAM err)",
+    "no_ink": "no ink after preprocessing",
+    "mostly_ink": "mostly ink after preprocessing",
 }
 ALWAYS_BLOCKING = ("unreadable", "empty", "duplicate")
 
@@ -118,10 +130,12 @@ def too_narrow(size: tuple[int, int], text: str, target_height: int, stride: int
     return normalized_width(*size, target_height) // stride < max(ctc_min_frames(ids), 1)
 
 
-def _probe(path: Path) -> tuple[int, int] | str:
-    """The size of the fully decoded image, or why it cannot be read."""
+def _probe(path: Path, preprocess: PreprocessConfig) -> tuple[tuple[int, int], float] | str:
+    """The size of the fully decoded image and the share of ink in it once preprocessed, or why it cannot be
+    read."""
     try:
-        return load_image(path).size
+        image = load_image(path)
+        return image.size, float(np.mean(preprocess_line(image, preprocess) >= 0.5))
     except HTRError as e:
         return str(e)
 
@@ -133,8 +147,11 @@ def check_samples(
     stride: int = 4,
     max_narrow: float = MAX_NARROW,
     jobs: int | None = None,
+    preprocess: PreprocessConfig | None = None,
 ) -> CheckReport:
-    """Decode every image of ``samples`` (``jobs`` threads) and report each kind of problem by line id."""
+    """Decode and preprocess every image of ``samples`` (``jobs`` threads; ``preprocess``, default: the default
+    settings at ``height``) and report each kind of problem by line id."""
+    preprocess = preprocess if preprocess is not None else PreprocessConfig(height=height)
     report = CheckReport(len(samples), height, stride, max_narrow, charset_given=charset is not None)
     found = report.found
     seen: set[str] = set()
@@ -154,13 +171,18 @@ def check_samples(
     jobs = jobs or min(4, os.cpu_count() or 1)
     disable = True if len(samples) < PROGRESS_FROM else None  # None: a bar only on a terminal
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        probes = pool.map(_probe, [s.image for s in samples])
+        probes = pool.map(functools.partial(_probe, preprocess=preprocess), [s.image for s in samples])
         for s, probe in progress(zip(samples, probes), total=len(samples), desc="images", unit="line", disable=disable):
             if isinstance(probe, str):
                 found["unreadable"].append(s.id)
                 report.errors[s.id] = probe
                 continue
-            _check_size(s, probe, report, charset)
+            size, ink = probe
+            _check_size(s, size, report, charset)
+            if ink < NO_INK:
+                found["no_ink"].append(s.id)
+            elif ink > MOSTLY_INK:
+                found["mostly_ink"].append(s.id)
     return report
 
 
@@ -221,11 +243,11 @@ def load_charset(source: str | Path) -> tuple[Charset, str]:
     return Charset.from_texts(s.text for s in (train or samples)), f"{'train split of ' if train else ''}{source}"
 
 
-def checkpoint_settings(path: str | Path) -> tuple[Charset, int, int]:
-    """A checkpoint's charset, preprocessing height and model width stride."""
+def checkpoint_settings(path: str | Path) -> tuple[Charset, int, int, PreprocessConfig]:
+    """A checkpoint's charset, preprocessing height, model width stride and preprocessing settings."""
     from htr.bundle import ModelBundle
     from htr.checkpoint import load_checkpoint
     from htr.model.crnn import width_stride
 
     bundle = ModelBundle.from_checkpoint(load_checkpoint(path), path)
-    return bundle.charset, bundle.input_height, width_stride(bundle.model)
+    return bundle.charset, bundle.input_height, width_stride(bundle.model), bundle.preprocess
