@@ -84,11 +84,11 @@ def arpa_with_bonuses(path: str, log10_bonus: dict[str, float]) -> Iterator[str 
         return
     with tempfile.TemporaryDirectory(prefix="htr-lm-") as folder:
         baked = Path(folder) / source.name
+        complete = True
         with open(baked, "w", encoding="utf-8") as out:
             for line in _baked_lines(source, bonus):
                 if line is None:
+                    complete = False
                     break
                 out.write(line)
-            else:
-                line = ""
-        yield None if line is None else str(baked)
+        yield str(baked) if complete else None
