@@ -188,6 +188,26 @@ def test_normalize_contrast_ignores_a_white_polygon_fill(fill: float, paper: int
     assert np.all(out[outside] == 0.0)
 
 
+def test_normalize_contrast_reads_under_a_fill_of_half_the_box() -> None:
+    """Half of the box white fill, its anti-aliased edge near white: the median falls on the edge, not on the
+    paper, and the levels must come from what the polygon holds."""
+    img = np.asarray(render_line(ink=0, paper=255), dtype=np.float64) / 255.0
+    mask_ink, mask_paper = img < 0.02, img == 1.0
+    gray = np.clip(np.round(195 + (60 - 195) * (1.0 - img) + np.random.default_rng(2).normal(0, 2, img.shape)), 0, 250)
+    h = img.shape[0]
+    outside = np.zeros(img.shape, bool)
+    outside[: round(0.46 * h)] = True  # 46% fill, then 6% edge: the median (of every other row) is on the edge
+    edge = np.zeros(img.shape, bool)
+    edge[round(0.46 * h) : round(0.52 * h)] = True
+    gray[outside], gray[edge] = 255, 253
+    out = normalize_contrast(to_ink_array(gray.astype(np.uint8)))
+    inside = ~outside & ~edge
+    assert (mask_ink & inside).sum() > 50
+    assert np.median(out[mask_ink & inside]) >= 0.8
+    assert np.mean(out[mask_paper & inside] == 0.0) > 0.99
+    assert np.all(out[outside | edge] == 0.0)
+
+
 def test_normalize_contrast_finds_sparse_ink() -> None:
     """A single small mark on a large page is still stretched to 1 (ink far below 1 % of pixels)."""
     a = np.full((100, 2000), 0.1, np.float32)

@@ -179,8 +179,13 @@ def _levels(
 
     bg_bin = int(np.searchsorted(cum, low_pct / 100.0 * n, side="left"))
     bg_bin = min(bg_bin, _BINS - 1)
+    fill = bool(hist[0] > _FILL_SPIKE * hist[1:_NEAR_WHITE_BINS].sum())
+    if fill and 0 < bg_bin < _NEAR_WHITE_BINS:
+        # Half of the box is fill, and the median fell on the polygon's anti-aliased edge: take the levels of what
+        # the polygon holds (the histogram without the fill has no spike, so this does not come back here).
+        return _levels(np.concatenate(([0], hist[1:])), low_pct, high_pct, noise_sigmas, min_range)
     sigma = _noise(hist, bg_bin)
-    if bg_bin and hist[0] > _FILL_SPIKE * hist[1:_NEAR_WHITE_BINS].sum():
+    if bg_bin and fill:
         # Pure white (ink-high 0, the first bin) on a darker paper, standing as a spike over the five gray levels
         # below it, is not that paper's noise but a fill: typically the area outside a line's polygon that
         # eScriptorium and kraken exports paint white. Counted, a third of a line's pixels 30-50 levels from
