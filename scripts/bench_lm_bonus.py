@@ -26,19 +26,6 @@ from htr.decode.beam import BeamDecoder, LMSpec  # noqa: E402
 from htr.inference import line_log_probs, load_model  # noqa: E402
 
 
-class _NeverBake:
-    """Stands in for arpa_with_bonuses: nothing is baked, so the Python wrapper is used."""
-
-    def __init__(self, *args: object) -> None:
-        pass
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
 def timed(labels: list[str], lps: list[np.ndarray], lm: LMSpec, penalty: float) -> tuple[list[str], str, float, float]:
     start = time.perf_counter()
     dec = BeamDecoder(labels, backend="flashlight", lm=lm, lm_weight=0.5, beam_threshold=8.0,
@@ -63,13 +50,11 @@ def main() -> int:
     runs = {}
     for label, penalty, bake in (("penalty 0", 0.0, True), ("penalty -1", -1.0, True), ("penalty -1", -1.0, False),
                                  ("penalty +1", 1.0, True)):  # fmt: skip
-        saved = flashlight_backend.arpa_with_bonuses
-        if not bake:
-            flashlight_backend.arpa_with_bonuses = _NeverBake
+        flashlight_backend.BAKE_BONUSES = bake
         try:
             texts, kind, load_s, per_line = timed(model.charset.labels, lps, lm, penalty)
         finally:
-            flashlight_backend.arpa_with_bonuses = saved
+            flashlight_backend.BAKE_BONUSES = True
         runs[(penalty, bake)] = texts
         print(f"{label}: LM {kind}, loaded in {load_s:.2f} s, {1000 * per_line:.1f} ms/line", flush=True)
     same = sum(a == b for a, b in zip(runs[(-1.0, True)], runs[(-1.0, False)], strict=True))

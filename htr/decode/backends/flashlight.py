@@ -38,6 +38,10 @@ class _BonusLM(fl.LM):
         return out, self.weight * s
 
 
+#: Bake bonuses into an ARPA copy where exact (False: always the Python wrapper; benchmarks and tests compare the two).
+BAKE_BONUSES = True
+
+
 def _char_lm(path: str, tokens: LabelTokens, lm_weight: float, penalty: float, char_bonus: float):  # noqa: ANN202
     """The character LM and the weight to give it: the bonuses baked into a copy of the ARPA file where that is
     exact (arpa_bonus), else added by :class:`_BonusLM` (every LM query then goes through Python)."""
@@ -48,7 +52,7 @@ def _char_lm(path: str, tokens: LabelTokens, lm_weight: float, penalty: float, c
     bonus = [0.0 if i == tokens.blank else char_bonus for i in range(len(tokens.labels))]
     if tokens.space is not None:
         bonus[tokens.space] = penalty
-    if weight:
+    if weight and BAKE_BONUSES:
         log10_bonus = {tokens.tokens[i]: b / weight for i, b in enumerate(bonus) if i != tokens.blank}
         with arpa_with_bonuses(path, log10_bonus) as baked:
             if baked is not None:
