@@ -135,11 +135,11 @@ def test_best_pt_without_last_pt_starts_again_over_it(tmp_path: Path, half_done:
 def test_dry_run_of_an_empty_runs_folder_starts_everything(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     runs, shared = tmp_path / "runs", fake_shared(tmp_path / "shared")
     lines = dry_run(runs, shared, capsys)
-    names = ["stage1", "stage2", "stage3", "interpolate", "stage4", "stage5", "stage6", "stage7", "stage8", "ship",
-             "lm-build", "lm-tune"]  # fmt: skip
+    names = ["stage1", "stage2", "stage3", "interpolate", "stage4", "stage5", "stage6", "stage7", "stage8", "stage9",
+             "ship", "lm-build", "lm-tune"]  # fmt: skip
     assert lines[0::2] == [f"{n}: start" for n in names]
     commands = [shlex.split(line.removeprefix("  $ ")) for line in lines[1::2]]
-    assert all(line.startswith("  $ ") for line in lines[1::2]) and len(commands) == 12
+    assert all(line.startswith("  $ ") for line in lines[1::2]) and len(commands) == 13
     best2, best3 = runs / "stage2-synthetic" / "best.pt", runs / "stage3-french" / "best.pt"
     assert commands[3][2:] == [str(best2), str(best3), "--alpha", "0.5", "--output", str(runs / "interpolated.pt")]
     assert f"train.init_from={runs / 'interpolated.pt'}" in commands[4]
@@ -147,8 +147,9 @@ def test_dry_run_of_an_empty_runs_folder_starts_everything(tmp_path: Path, capsy
     assert f"train.init_from={runs / 'stage5-french-b64-again' / 'best.pt'}" in commands[6]
     assert f"train.init_from={runs / 'stage6-french-s4' / 'best.pt'}" in commands[7]
     assert f"train.init_from={runs / 'stage7-french-s4-again' / 'best.pt'}" in commands[8]
-    assert commands[9][-2:] == [str(runs / "stage8-french-s4-third" / "best.pt"), str(runs / "default.pt")]
-    assert commands[11][4] == str(runs / "default.pt") and "--lm" in commands[11]
+    assert f"train.init_from={runs / 'stage8-french-s4-third' / 'best.pt'}" in commands[9]
+    assert commands[10][-2:] == [str(runs / "stage9-french-s4-fourth" / "best.pt"), str(runs / "default.pt")]
+    assert commands[12][4] == str(runs / "default.pt") and "--lm" in commands[12]
     assert not runs.exists()  # a dry run writes nothing
 
 
@@ -175,11 +176,12 @@ def test_each_printed_training_command_composes(
 ) -> None:
     runs, shared, _ = half_done
     lines = [line for line in dry_run(runs, shared, capsys) if " -m htr.train " in line]
-    assert len(lines) == 7  # stage 1 is skipped
-    stage2, stage3, stage4, stage5, stage6, stage7, stage8 = (_composed(line) for line in lines)
+    assert len(lines) == 8  # stage 1 is skipped
+    stage2, stage3, stage4, stage5, stage6, stage7, stage8, stage9 = (_composed(line) for line in lines)
     folders = ("stage2-synthetic", "stage3-french", "stage4-french-b64", "stage5-french-b64-again", "stage6-french-s4",
-               "stage7-french-s4-again", "stage8-french-s4-third")  # fmt: skip
-    for cfg, folder in zip((stage2, stage3, stage4, stage5, stage6, stage7, stage8), folders, strict=True):
+               "stage7-french-s4-again", "stage8-french-s4-third", "stage9-french-s4-fourth")  # fmt: skip
+    stages = (stage2, stage3, stage4, stage5, stage6, stage7, stage8, stage9)
+    for cfg, folder in zip(stages, folders, strict=True):
         assert (cfg.train.threads, cfg.train.max_time_s, cfg.hydra.run.dir) == (1, None, str(runs / folder))
     assert stage2.train.resume == str(runs / "stage2-synthetic" / "last.pt")
     assert (stage2.data.root, stage2.data.synthetic_fraction) == (str(shared / "copiste"), 0.2)
@@ -200,6 +202,10 @@ def test_each_printed_training_command_composes(
     assert stage8.data.sources == stage3.data.sources
     assert stage8.train.init_from == str(runs / "stage7-french-s4-again" / "best.pt")
     assert (stage8.data.batch_size, stage8.train.max_steps, stage8.optim.lr) == (16, 9660, 0.0005)
+    assert stage9.data.sources == stage3.data.sources
+    assert stage9.train.init_from == str(runs / "stage8-french-s4-third" / "best.pt")
+    assert (stage9.data.batch_size, stage9.train.max_steps, stage9.optim.lr) == (16, 8075, 0.0005)
+    assert (stage9.train.init_lstm_hidden, stage9.train.init_conv_channels) == (None, None)
     stage1 = _composed(shlex.join(repro.plan(runs, shared, [])[0].argv))
     assert (stage1.train.max_steps, stage1.optim.scheduler, stage1.model.name) == (6266, "plateau", "cpu")
     with pytest.raises(Exception, match="threadz"):  # a key the schema lacks fails here as it would in htr.train
@@ -257,17 +263,17 @@ def test_all_steps_run_end_to_end_and_a_second_run_skips_them(tmp_path: Path) ->
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     model = load_checkpoint(runs / "default.pt")
-    best8 = load_checkpoint(runs / "stage8-french-s4-third" / "best.pt")
-    assert model["state"]["step"] == best8["state"]["step"] and "interpolated" not in model["state"]  # stage 8's
+    best9 = load_checkpoint(runs / "stage9-french-s4-fourth" / "best.pt")
+    assert model["state"]["step"] == best9["state"]["step"] and "interpolated" not in model["state"]  # stage 9's
     assert model["config"]["model"]["conv_pools"] == [[2, 2], [2, 2], [2, 1], [1, 1]]
     assert (runs / "default.pt.onnx").is_file()
     assert load_checkpoint(runs / "interpolated.pt")["state"]["interpolated"]["alpha"] == 0.5
     assert all(t.dtype == torch.float16 for t in model["model"].values() if t.is_floating_point())
     assert "tuned_cer" in json.loads((runs / "default_chars.arpa.json").read_text(encoding="utf-8"))
     assert set(json.loads((runs / "reproduce_times.json").read_text(encoding="utf-8"))) == {
-        "stage1", "stage2", "stage3", "interpolate", "stage4", "stage5", "stage6", "stage7", "stage8", "ship",
-        "lm-build", "lm-tune"
+        "stage1", "stage2", "stage3", "interpolate", "stage4", "stage5", "stage6", "stage7", "stage8", "stage9",
+        "ship", "lm-build", "lm-tune"
     }  # fmt: skip
     again = subprocess.run([*cmd, "--dry-run"], capture_output=True, text=True, timeout=120)
-    assert [line.split(": ")[1].split()[0] for line in again.stdout.splitlines()] == ["skip"] * 12
+    assert [line.split(": ")[1].split()[0] for line in again.stdout.splitlines()] == ["skip"] * 13
     assert shipped.stat().st_mtime_ns == before
