@@ -184,14 +184,12 @@ def _levels(
         # Half of the box is fill, and the median fell on the polygon's anti-aliased edge: take the levels of what
         # the polygon holds (the histogram without the fill has no spike, so this does not come back here).
         return _levels(np.concatenate(([0], hist[1:])), low_pct, high_pct, noise_sigmas, min_range)
-    sigma = _noise(hist, bg_bin)
-    if bg_bin and fill:
-        # Pure white (ink-high 0, the first bin) on a darker paper, standing as a spike over the five gray levels
-        # below it, is not that paper's noise but a fill: typically the area outside a line's polygon that
-        # eScriptorium and kraken exports paint white. Counted, a third of a line's pixels 30-50 levels from
-        # the paper make the noise look as wide as the ink's contrast, and the whole line is zeroed. A paper
-        # whose own noise is clipped at white puts no more there than over those five levels, and keeps it.
-        sigma = _noise(np.concatenate(([0], hist[1:])), bg_bin)
+    # Pure white (ink-high 0, the first bin) on a darker paper, standing as a spike over the five gray levels below
+    # it, is not that paper's noise but a fill: typically the area outside a line's polygon that eScriptorium and
+    # kraken exports paint white. Counted, a third of a line's pixels 30-50 levels from the paper make the noise
+    # look as wide as the ink's contrast, and the whole line is zeroed. A paper whose own noise is clipped at
+    # white puts no more there than over those five levels, and keeps it.
+    sigma = _noise(np.concatenate(([0], hist[1:])) if bg_bin and fill else hist, bg_bin)
     # The floor is the upper edge of its bin, so every pixel in the background bin maps to exactly 0.
     floor_bin = min(_BINS - 1, bg_bin + int(np.ceil(noise_sigmas * sigma * _BINS)))
     floor = (floor_bin + 1) / _BINS
