@@ -13,6 +13,7 @@ from PIL import Image, ImageDraw, ImageFont
 from htr.errors import ImageError
 from htr.preprocess import (
     PreprocessConfig,
+    contrast,
     crop_to_ink,
     deskew,
     deslant,
@@ -167,11 +168,9 @@ def test_normalize_contrast_constant_image_gives_zeros(value: float, shape: tupl
     assert np.all(out == 0.0)
 
 
-@pytest.mark.parametrize("fill", [0.42, 0.46, 0.49])
-@pytest.mark.parametrize("paper", [190, 205])
-def test_normalize_contrast_ignores_a_white_polygon_fill(fill: float, paper: int) -> None:
-    """Grey paper with ink, the area outside the line's polygon painted pure white (as eScriptorium's line
-    exports are): the white is not the paper's noise. Counted as such, it zeroed the whole line."""
+def _filled_line(paper: int, fill: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A line on grey ``paper`` whose box is ``fill`` pure white outside its polygon (as eScriptorium's line exports
+    are): ``(normalized image, ink inside, paper inside, outside)``."""
     img = np.asarray(render_line(ink=0, paper=255), dtype=np.float64) / 255.0
     mask_ink, mask_paper = img < 0.02, img == 1.0
     rng = np.random.default_rng(1)
@@ -181,10 +180,28 @@ def test_normalize_contrast_ignores_a_white_polygon_fill(fill: float, paper: int
     outside[:rows], outside[img.shape[0] - rows :] = True, True
     gray[outside] = 255
     out = normalize_contrast(to_ink_array(gray.astype(np.uint8)))
-    inside_ink, inside_paper = mask_ink & ~outside, mask_paper & ~outside
-    assert inside_ink.sum() > 50
+    assert (mask_ink & ~outside).sum() > 50
+    return out, mask_ink & ~outside, mask_paper & ~outside, outside
+
+
+@pytest.mark.parametrize("fill", [0.42, 0.46, 0.49])
+@pytest.mark.parametrize("paper", [190, 205, 235])
+def test_normalize_contrast_ignores_a_white_polygon_fill(fill: float, paper: int) -> None:
+    """The white fill is not the paper's noise: counted as such, it zeroed the whole line."""
+    out, inside_ink, inside_paper, outside = _filled_line(paper, fill)
     assert np.median(out[inside_ink]) >= 0.8
     assert np.mean(out[inside_paper] == 0.0) > 0.99
+    assert np.all(out[outside] == 0.0)
+
+
+@pytest.mark.parametrize("fill", [0.56, 0.63, 0.7])
+@pytest.mark.parametrize("paper", [150, 190, 205, 235])
+def test_normalize_contrast_keeps_the_paper_under_a_fill_of_most_of_the_box(fill: float, paper: int) -> None:
+    """A fill of most of the box is the background level; the polygon's paper must not come out as ink (the
+    blobs `data check` found), so its levels are taken when the fill's would map the paper above _FILL_PAPER."""
+    out, inside_ink, inside_paper, outside = _filled_line(paper, fill)
+    assert np.median(out[inside_ink]) >= 0.8
+    assert np.median(out[inside_paper]) <= contrast._FILL_PAPER
     assert np.all(out[outside] == 0.0)
 
 

@@ -15,6 +15,11 @@ _BINS = 1024
 #: white must hold to be taken for a fill rather than the paper's noise (see ``_levels``).
 _NEAR_WHITE_BINS = int(5 / 255 * _BINS) + 1
 _FILL_SPIKE = 4
+#: When a fill is most of the box, the value above which the polygon's own paper, under the levels of the fill's
+#: white, counts as ink and the levels are taken from the polygon instead (see ``_levels``). At 0.5 only lines
+#: that would be blobs change: a paper these levels leave grey (0 < value <= 0.5) keeps them, as the shipped model
+#: was trained on such lines.
+_FILL_PAPER = 0.5
 #: Images larger than this many pixels are sampled on a regular grid for those estimates.
 _SAMPLE = 40_000
 
@@ -177,19 +182,19 @@ def _levels(
     cum = np.cumsum(hist)
     n = int(cum[-1])
 
-    bg_bin = int(np.searchsorted(cum, low_pct / 100.0 * n, side="left"))
-    bg_bin = min(bg_bin, _BINS - 1)
+    bg_bin = _median_bin(hist, low_pct)
     fill = bool(hist[0] > _FILL_SPIKE * hist[1:_NEAR_WHITE_BINS].sum())
+    unfilled = np.concatenate(([0], hist[1:])) if fill else hist  # what the polygon holds
     if fill and 0 < bg_bin < _NEAR_WHITE_BINS:
         # Half of the box is fill, and the median fell on the polygon's anti-aliased edge: take the levels of what
         # the polygon holds (the histogram without the fill has no spike, so this does not come back here).
-        return _levels(np.concatenate(([0], hist[1:])), low_pct, high_pct, noise_sigmas, min_range)
+        return _levels(unfilled, low_pct, high_pct, noise_sigmas, min_range)
     # Pure white (ink-high 0, the first bin) on a darker paper, standing as a spike over the five gray levels below
     # it, is not that paper's noise but a fill: typically the area outside a line's polygon that eScriptorium and
     # kraken exports paint white. Counted, a third of a line's pixels 30-50 levels from the paper make the noise
     # look as wide as the ink's contrast, and the whole line is zeroed. A paper whose own noise is clipped at
     # white puts no more there than over those five levels, and keeps it.
-    sigma = _noise(np.concatenate(([0], hist[1:])) if bg_bin and fill else hist, bg_bin)
+    sigma = _noise(unfilled if bg_bin else hist, bg_bin)
     # The floor is the upper edge of its bin, so every pixel in the background bin maps to exactly 0.
     floor_bin = min(_BINS - 1, bg_bin + int(np.ceil(noise_sigmas * sigma * _BINS)))
     floor = (floor_bin + 1) / _BINS
@@ -201,7 +206,17 @@ def _levels(
     top = (floor_bin + 1 + min(k, _BINS - floor_bin - 2) + 0.5) / _BINS  # the centre of that bin
     if top - floor < min_range:
         return None
+    if fill and bg_bin == 0 and ((_median_bin(unfilled, low_pct) + 0.5) / _BINS - floor) / (top - floor) > _FILL_PAPER:
+        # More than half of the box is fill, so the background level is the fill's white, and the polygon's own
+        # paper, darker, would come out as ink: the whole line a blob. Then the levels are the polygon's.
+        return _levels(unfilled, low_pct, high_pct, noise_sigmas, min_range)
     return floor, top
+
+
+def _median_bin(hist: np.ndarray, pct: float) -> int:
+    """The bin holding the ``pct`` percentile of a histogram's pixels."""
+    cum = np.cumsum(hist)
+    return min(int(np.searchsorted(cum, pct / 100.0 * cum[-1], side="left")), _BINS - 1)
 
 
 def _noise(hist: np.ndarray, bg_bin: int) -> float:
