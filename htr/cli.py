@@ -92,7 +92,9 @@ def add_decoder_args(parser: argparse.ArgumentParser) -> None:
         help="ARPA LM from `python -m htr.lm build`, or default (shipped with htr): beam search with it",
     )
     g.add_argument("--beam-size", type=positive_int, default=None)
-    g.add_argument("--lm-weight", type=finite_float, default=None)
+    g.add_argument("--lm-weight", type=finite_float, default=None,
+                   help="weight of the LM against the model (default: the value `python -m htr.lm tune` saved with "
+                        "the LM, else 0.5)")  # fmt: skip
     g.add_argument("--beam-threshold", type=finite_float, default=None,
                    help="prune hypotheses and labels scoring more than this below a frame's best (default: the "
                         "value `python -m htr.lm tune` saved with the LM, else 20)")  # fmt: skip

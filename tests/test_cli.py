@@ -45,6 +45,8 @@ def test_train_evaluate_recognize(tmp_path):
     update_meta(lm, {"lm_weight": 0.3, "beam_threshold": 7.0})
     p = _run("htr.evaluate", str(ckpt), str(tsv), "--split", "test", "--lm", str(lm), "--beam-threshold", "20")
     assert f"decoding: beam_lm (flashlight): beam 16, threshold 20, char LM {lm} at weight 0.3," in p.stderr
+    p = _run("htr.evaluate", str(ckpt), str(tsv), "--split", "test", "--lm", str(lm), "--lm-weight", "0.5")
+    assert f"threshold 7, char LM {lm} at weight 0.5," in p.stderr  # 0.5 given, the untuned default's value
 
     images = sorted((tmp_path / "d" / "lines").glob("test*.png"))
     p = _run("htr.recognize", *map(str, images), "--checkpoint", str(ckpt), "--json", "--chars")

@@ -181,6 +181,9 @@ def test_tuned_values_next_to_the_lm(lms: dict[str, LMSpec]) -> None:
         assert (eff.lm_weight, eff.char_bonus, eff.backend, lm.unit) == (1.5, 0.25, "pyctcdecode", "char")
         eff, _ = resolve_config(DecodeConfig(name="beam_lm", lm_path=lms["char"].path, lm_weight=0.8))
         assert (eff.lm_weight, eff.char_bonus) == (0.8, 0.25)  # explicit values win
+        # ... the untuned defaults' values too: 0.5 and 0 given are 0.5 and 0, not the tuned 1.5 and 0.25
+        eff, _ = resolve_config(DecodeConfig(name="beam_lm", lm_path=lms["char"].path, lm_weight=0.5, char_bonus=0))
+        assert (eff.lm_weight, eff.char_bonus) == (0.5, 0.0)
         eff, _ = resolve_config(DecodeConfig(name="beam_lm", lm_path=lms["char"].path, backend="pyctcdecode"))
         assert eff.lm_weight == 1.5
     finally:

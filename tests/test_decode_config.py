@@ -12,7 +12,7 @@ import pytest
 
 from htr.decode import DecodeConfig, make_decoder
 from htr.decode.beam import resolve_config
-from htr.decode.config import DEFAULT_BEAM_THRESHOLD
+from htr.decode.config import UNTUNED_DEFAULTS
 from htr.errors import HTRError
 from htr.lm.files import read_meta, update_meta
 from htr.lm.ngram import build_lm
@@ -36,8 +36,8 @@ def _drop_meta_keys(lm: Path, *keys: str) -> None:
 
 def test_plain_beam_ignores_the_lm_path(lm_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
     cfg = DecodeConfig(name="beam", lm_path=str(lm_dir / "char.arpa"))
-    update_meta(cfg.lm_path, {"beam_threshold": 5.0})  # nor its tuned values: the threshold is the default
-    assert resolve_config(cfg) == (dataclasses.replace(cfg, beam_threshold=DEFAULT_BEAM_THRESHOLD), None)
+    update_meta(cfg.lm_path, {"beam_threshold": 5.0})  # nor its tuned values: the untuned defaults
+    assert resolve_config(cfg) == (dataclasses.replace(cfg, **UNTUNED_DEFAULTS), None)
     with caplog.at_level(logging.INFO, logger="htr.decode.beam"):
         assert make_decoder(cfg, LABELS).lm is None
     assert "decode.name=beam ignores decode.lm_path; use beam_lm to decode with the LM" in caplog.text

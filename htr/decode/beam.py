@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from htr.decode.backends import LN10, FlashlightBackend, LMSpec, PyctcdecodeBackend
-from htr.decode.config import DEFAULT_BEAM_THRESHOLD, DecodeConfig, require_lm_path
+from htr.decode.config import DEFAULT_BEAM_THRESHOLD, UNTUNED_DEFAULTS, DecodeConfig, require_lm_path
 from htr.decode.greedy import Hypothesis, greedy_path, line_confidence
 from htr.errors import HTRError
 from htr.lm.files import TUNED_KEYS, lexicon_path, read_meta
@@ -210,17 +210,17 @@ def resolve_config(cfg: DecodeConfig, apply_tuned: bool = True) -> tuple[DecodeC
     """The effective settings of ``cfg`` and its LM, after applying tuned values from ``lm_path.json``.
 
     Rule: a tuned value stored in ``PATH.json`` (``lm_weight``, ``word_insertion_penalty``, ``char_bonus``,
-    ``beam_threshold``) replaces the config's value only where the config holds the :class:`DecodeConfig`
-    default (for ``beam_threshold``, null). The stored ``backend`` likewise replaces a default backend; when the
-    config names another backend explicitly the tuned weights (which belong to the stored backend) are not used.
-    An explicit non-default value always wins; to force a default value over a tuned one, remove it from
-    ``PATH.json``. ``apply_tuned=False`` takes the config as it is (``htr.lm tune``, which sets every value).
+    ``beam_threshold``) is used where the config holds null (not given); a value given, the untuned default's
+    value included, is kept. What neither gives is ``UNTUNED_DEFAULTS``. The stored ``backend`` replaces a default
+    backend; when the config names another backend explicitly the tuned values (which belong to the stored
+    backend) are not used. ``apply_tuned=False`` takes the config as it is (``htr.lm tune``, which sets every
+    value).
     """
     # a plain copy: cfg may also be an OmegaConf structured config
     cfg = DecodeConfig(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(DecodeConfig)})
     require_lm_path(cfg)
     if cfg.name == "beam" or cfg.lm_path is None:
-        return _with_threshold(cfg), None
+        return _with_untuned_defaults(cfg), None
     lm_path = Path(cfg.lm_path)
     if not lm_path.is_file():
         raise HTRError("language model file does not exist", lm_path)
@@ -231,7 +231,7 @@ def resolve_config(cfg: DecodeConfig, apply_tuned: bool = True) -> tuple[DecodeC
         eff.backend = str(meta["backend"])
     if apply_tuned and meta.get("backend", eff.backend) == eff.backend:
         for key in TUNED_KEYS:
-            if key != "backend" and key in meta and getattr(cfg, key) == getattr(default, key):
+            if key != "backend" and key in meta and getattr(cfg, key) is None:
                 setattr(eff, key, float(meta[key]))
     lexicon = _find_lexicon(cfg, lm_path, meta)
     unit = str(meta.get("unit") or ("word" if lexicon else "char"))
@@ -239,7 +239,8 @@ def resolve_config(cfg: DecodeConfig, apply_tuned: bool = True) -> tuple[DecodeC
         raise HTRError(f"unknown LM unit {unit!r} in {lm_path}.json")
     if unit == "word" and lexicon is None:
         raise HTRError(f"word LM without a lexicon: expected {lexicon_path(lm_path)} or decode.lexicon", lm_path)
-    return _with_threshold(eff), LMSpec(path=str(lm_path), unit=unit, lexicon=str(lexicon) if unit == "word" else None)
+    spec = LMSpec(path=str(lm_path), unit=unit, lexicon=str(lexicon) if unit == "word" else None)
+    return _with_untuned_defaults(eff), spec
 
 
 def describe(cfg: DecodeConfig) -> str:
@@ -254,10 +255,11 @@ def describe(cfg: DecodeConfig) -> str:
     return text
 
 
-def _with_threshold(cfg: DecodeConfig) -> DecodeConfig:
-    """``cfg`` with a null ``beam_threshold`` (neither given nor tuned) set to the default."""
-    if cfg.beam_threshold is None:
-        cfg.beam_threshold = DEFAULT_BEAM_THRESHOLD
+def _with_untuned_defaults(cfg: DecodeConfig) -> DecodeConfig:
+    """``cfg`` with each null tunable setting (neither given nor tuned) set to its ``UNTUNED_DEFAULTS`` value."""
+    for key, value in UNTUNED_DEFAULTS.items():
+        if getattr(cfg, key) is None:
+            setattr(cfg, key, value)
     return cfg
 
 

@@ -9,6 +9,14 @@ from htr.errors import HTRError
 
 #: The beam threshold when neither the config nor the LM's tuned values give one.
 DEFAULT_BEAM_THRESHOLD = 20.0
+#: Each setting ``python -m htr.lm tune`` saves next to an LM, and its value when neither the config nor the LM's
+#: tuned values give one (the config holds null for "not given", so that an explicit default value is kept).
+UNTUNED_DEFAULTS = {
+    "lm_weight": 0.5,
+    "word_insertion_penalty": 0.0,
+    "char_bonus": 0.0,
+    "beam_threshold": DEFAULT_BEAM_THRESHOLD,
+}
 
 
 @dataclass
@@ -23,11 +31,12 @@ class DecodeConfig:
         beam_threshold: hypotheses and labels scoring more than this below a frame's best are pruned (labels
             by flashlight only); null: the value ``python -m htr.lm tune`` saved with the LM, else
             ``DEFAULT_BEAM_THRESHOLD``. Null rather than 20 so that an explicit 20 is kept.
-        lm_path: the ARPA language model (from ``python -m htr.lm build``) for ``beam_lm``; tuned weights
-            saved next to it (``LM.json``) replace the three below where those are left at their defaults.
-        lm_weight: weight of the LM's log-probability against the model's.
-        word_insertion_penalty: score added at each word (each space for a character LM).
-        char_bonus: score added at each character (character LMs only).
+        lm_path: the ARPA language model (from ``python -m htr.lm build``) for ``beam_lm``; tuned values
+            saved next to it (``LM.json``) are used for the three below (and ``beam_threshold``) where those are
+            null, else ``UNTUNED_DEFAULTS``.
+        lm_weight: weight of the LM's log-probability against the model's (untuned: 0.5).
+        word_insertion_penalty: score added at each word (each space for a character LM; untuned: 0).
+        char_bonus: score added at each character (character LMs only; untuned: 0).
         lexicon: the word list of a word LM; null: the one found next to the LM.
     """
 
@@ -36,9 +45,9 @@ class DecodeConfig:
     beam_size: int = 16
     beam_threshold: Optional[float] = None  # noqa: UP045
     lm_path: Optional[str] = None  # noqa: UP045
-    lm_weight: float = 0.5
-    word_insertion_penalty: float = 0.0
-    char_bonus: float = 0.0
+    lm_weight: Optional[float] = None  # noqa: UP045
+    word_insertion_penalty: Optional[float] = None  # noqa: UP045
+    char_bonus: Optional[float] = None  # noqa: UP045
     lexicon: Optional[str] = None  # noqa: UP045
 
 
