@@ -208,8 +208,10 @@ def _levels(
         return None
     if fill and bg_bin == 0 and ((_median_bin(unfilled, low_pct) + 0.5) / _BINS - floor) / (top - floor) > _FILL_PAPER:
         # More than half of the box is fill, so the background level is the fill's white, and the polygon's own
-        # paper, darker, would come out as ink: the whole line a blob. Then the levels are the polygon's.
-        return _levels(unfilled, low_pct, high_pct, noise_sigmas, min_range)
+        # paper, darker, would come out as ink: the whole line a blob. Then the levels are the polygon's, if it
+        # has ink darker than its paper: white paper under black or grey ink, clean, looks like a fill too, but
+        # what it holds is ink only, with nothing darker than itself (no contrast).
+        return _levels(unfilled, low_pct, high_pct, noise_sigmas, min_range) or (floor, top)
     return floor, top
 
 
