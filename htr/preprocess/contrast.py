@@ -17,8 +17,8 @@ _NEAR_WHITE_BINS = int(5 / 255 * _BINS) + 1
 _FILL_SPIKE = 4
 #: When a fill is most of the box, the value above which the polygon's own paper, under the levels of the fill's
 #: white, counts as ink and the levels are taken from the polygon instead (see ``_levels``). At 0.5 only lines
-#: that would be blobs change: a paper these levels leave grey (0 < value <= 0.5) keeps them, as the shipped model
-#: was trained on such lines.
+#: that would be blobs change. Lower, it also takes lines on near-white paper, whose pixels other than the fill
+#: are mostly ink and its halo: their median is no paper level, and the strokes come out thin (docs/results.md).
 _FILL_PAPER = 0.5
 #: Images larger than this many pixels are sampled on a regular grid for those estimates.
 _SAMPLE = 40_000
