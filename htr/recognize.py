@@ -93,7 +93,7 @@ DEFAULT_MODEL_NOTE = """\
 The default model reads handwritten French in the Latin script. It was trained on three French collections:
 Copiste d'un jour (modern Quebec French, about 200 writers), Peraire (one writer, faint pencil) and Poilus
 (First World War wills, 42 writers). Test CER on writers or pages it never saw, greedy decoding (with
---lm default): Copiste 11.4% (9.5%), Peraire 8.1% (6.7%), Poilus 20.9% (19.1%). It has seen no real
+--lm default): Copiste 11.4% (9.5%), Peraire 8.1% (6.7%), Poilus 18.2% (16.5%). It has seen no real
 English handwriting. For English or any other hand, fine-tune it on lines of that hand:
   python -m htr.train data=copiste data.root=my/lines.tsv train.init_from=default
 Model card: htr/pretrained/MODEL_CARD.md."""
