@@ -205,6 +205,19 @@ def test_normalize_contrast_keeps_the_paper_under_a_fill_of_most_of_the_box(fill
     assert np.all(out[outside] == 0.0)
 
 
+def test_normalize_contrast_keeps_grey_ink_on_saturated_white_paper() -> None:
+    """Paper scanned to pure white under grey, uneven pencil: its white is a spike like a fill's, and what is not
+    white is the ink itself. Levels taken from those pixels (as under a fill) would erase it."""
+    img = np.asarray(render_line(ink=0, paper=255), dtype=np.float64) / 255.0
+    mask_ink, mask_paper = img < 0.02, img == 1.0
+    rng = np.random.default_rng(3)
+    gray = np.where(mask_paper, 255, rng.integers(165, 255, img.shape))  # light and uneven, as pencil is
+    gray[~mask_paper & (rng.random(img.shape) < 0.003)] = 80  # a few dark specks
+    out = normalize_contrast(to_ink_array(gray.astype(np.uint8)))
+    assert np.median(out[mask_ink]) >= 0.4
+    assert np.all(out[mask_paper] == 0.0)
+
+
 def test_normalize_contrast_reads_under_a_fill_of_half_the_box() -> None:
     """Half of the box white fill, its anti-aliased edge near white: the median falls on the edge, not on the
     paper, and the levels must come from what the polygon holds."""

@@ -20,6 +20,8 @@ _FILL_SPIKE = 4
 #: that would be blobs change. Lower, it also takes lines on near-white paper, whose pixels other than the fill
 #: are mostly ink and its halo: their median is no paper level, and the strokes come out thin (docs/results.md).
 _FILL_PAPER = 0.5
+#: ... provided that, under the polygon's levels, at least this share of its pixels is ink (0.5 or more).
+_MIN_INNER_INK = 0.01
 #: Images larger than this many pixels are sampled on a regular grid for those estimates.
 _SAMPLE = 40_000
 
@@ -208,11 +210,18 @@ def _levels(
         return None
     if fill and bg_bin == 0 and ((_median_bin(unfilled, low_pct) + 0.5) / _BINS - floor) / (top - floor) > _FILL_PAPER:
         # More than half of the box is fill, so the background level is the fill's white, and the polygon's own
-        # paper, darker, would come out as ink: the whole line a blob. Then the levels are the polygon's, if it
-        # has ink darker than its paper: white paper under black or grey ink, clean, looks like a fill too, but
-        # what it holds is ink only, with nothing darker than itself (no contrast).
-        return _levels(unfilled, low_pct, high_pct, noise_sigmas, min_range) or (floor, top)
+        # paper, darker, would come out as ink: the whole line a blob. Then the levels are the polygon's, if they
+        # find ink in it: white paper under grey or black ink looks like a fill too (its white saturates), but
+        # what is not white there is the ink itself, and levels taken from it erase it.
+        inner = _levels(unfilled, low_pct, high_pct, noise_sigmas, min_range)
+        if inner is not None and _share_above(unfilled, sum(inner) / 2) >= _MIN_INNER_INK:
+            return inner
     return floor, top
+
+
+def _share_above(hist: np.ndarray, value: float) -> float:
+    """The share of a histogram's pixels in the bins at or above ``value`` (ink-high)."""
+    return float(hist[int(value * _BINS) :].sum() / hist.sum())
 
 
 def _median_bin(hist: np.ndarray, pct: float) -> int:

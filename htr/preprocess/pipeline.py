@@ -20,7 +20,8 @@ from htr.preprocess.slant import shear_matrix, slant_of_work_copy
 #: 3: big-endian 16-bit images whose values fit in 8 bits are read as 16-bit data.
 #: 4: a spike of pure white on darker paper (a polygon's white fill) is left out of the noise estimate.
 #: 5: ... and when such a fill is half of the box and the median falls on its edge, the levels are the rest's.
-#: 6: ... and when it is more than half of the box and the polygon's paper would come out as ink, the same.
+#: 6: ... and when it is more than half of the box and the polygon's paper would come out as ink, the same (if the
+#:    polygon's levels find ink in it).
 PIPELINE_VERSION = 6
 
 #: Skew and slant are not corrected when that would move no pixel by more than this (in pixels).
